@@ -1,0 +1,112 @@
+"""Every tunable of idri, read once from the environment (prefix ``IDRI_``) at an entry point.
+
+The workflow never reads these directly: periods that decide deadlines reach a case through the
+``load_policy`` activity, so the values a case used are recorded in its history.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``20s``, ``5m``, ``2h``, ``1d`` or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 20s, 5m, 2h, 1d)")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+
+
+class Settings(BaseSettings):
+    """idri's settings; each field is read from ``IDRI_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="IDRI_", env_file=".env", extra="ignore")
+
+    # --- Where things live -----------------------------------------------------------------
+    data_dir: Path = Path(".idri")
+    """Data directory: the embedded server's database, the SQLite registry, the outbox, pages."""
+    database_url: str | None = None
+    """Registry database URL; defaults to a SQLite file in the data directory."""
+    task_queue: str = "idri"
+    """Task queue of the institute workflows and their activities."""
+
+    # --- Temporal connection (TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE are honoured first) -------
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+
+    # --- The round --------------------------------------------------------------------------
+    round_deadline_month: int = Field(4, ge=1, le=12)
+    round_deadline_day: int = Field(30, ge=1, le=31)
+    reminder_lead_days: list[int] = [30, 7, 1]
+    """Days before the round deadline on which not-yet-recommended cases are reminded."""
+    max_missed_rounds: int = Field(2, ge=1)
+    """A case never recommended lapses after this many round deadlines pass."""
+
+    # --- Periods ----------------------------------------------------------------------------
+    notice_working_days: int = Field(5, ge=1, le=60)
+    """The public notice (公示) period in Chinese working days."""
+    notice_period_override: str | None = None
+    """A duration such as ``20s`` that replaces the working-day notice period (demos, e2e)."""
+    review_period_days: int = Field(90, ge=1)
+    """Expert review is overdue this many days after it starts."""
+    investigation_period_days: int = Field(30, ge=1)
+    """An objection investigation is overdue after this many days."""
+    evaluation_interval_years: int = Field(3, ge=1)
+    """Tracking evaluation every N years, from designation or the last evaluation."""
+    evaluation_open_window_days: int = Field(90, ge=0)
+    """An evaluation may be opened this many days before it is due."""
+    evaluation_period_days: int = Field(60, ge=1)
+    """An opened evaluation is overdue after this many days without a result."""
+    rectification_period_days: int = Field(180, ge=1)
+    """Default rectification deadline when the evaluation does not set one."""
+    national_min_stable_years: int = Field(2, ge=0)
+    """Stable operation needed (from designation) before a national recommendation."""
+
+    # --- Identity of the operator (the CLI's --as overrides it) ------------------------------
+    actor: str = "operator"
+
+    # --- Mail -------------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "idri@gxj.tj.gov.cn"
+    bureau_email: str = "bureau@gxj.tj.gov.cn"
+
+    # --- Encryption of case data in Temporal (see idri/codec.py) -----------------------------
+    encryption_keys: dict[str, str] = {}
+    """Key id → base64 AES-256 key. Empty: payloads are not encrypted."""
+    encryption_key_id: str | None = None
+    """Key id used to encrypt new payloads; older keys stay for decryption."""
+
+    @field_validator("notice_period_override")
+    @classmethod
+    def _check_override(cls, value: str | None) -> str | None:
+        if value:
+            parse_duration(value)
+        return value or None
+
+    @property
+    def notice_override(self) -> timedelta | None:
+        return parse_duration(self.notice_period_override) if self.notice_period_override else None
+
+    @property
+    def registry_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process; entry points pass the object down from here."""
+    return Settings()

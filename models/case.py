@@ -1,0 +1,370 @@
+"""The data of one institute case: what starts it, what operators send it, what it carries.
+
+All payloads are plain dataclasses shared by the workflow, the activities and the CLI; Temporal's
+default converter turns them into JSON. Times are timezone-aware UTC datetimes taken from
+``workflow.now()``; dates a person reads are shown in China Standard Time (see ``models.time``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+
+
+class Stage(str, Enum):
+    """Where a case stands. The values are the names used in queries, the CLI and ``IdriStage``."""
+
+    SURVEYED = "surveyed"
+    PLAN_SUBMITTED = "plan_submitted"
+    RECOMMENDED = "recommended"
+    UNDER_REVIEW = "under_review"
+    PUBLIC_NOTICE = "public_notice"
+    INVESTIGATING = "investigating"
+    DESIGNATED = "designated"
+    UNDER_EVALUATION = "under_evaluation"
+    RECTIFYING = "rectifying"
+    NATIONAL_REVIEW = "national_review"
+    REJECTED = "rejected"
+    DEFERRED = "deferred"
+    WITHDRAWN = "withdrawn"
+    DELISTED = "delisted"
+    LAPSED = "lapsed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STAGES
+
+
+TERMINAL_STAGES = frozenset(
+    {Stage.REJECTED, Stage.DEFERRED, Stage.WITHDRAWN, Stage.DELISTED, Stage.LAPSED}
+)
+
+
+class Level(str, Enum):
+    MUNICIPAL = "municipal"
+    NATIONAL = "national"
+
+
+class Role(str, Enum):
+    """Who acts on a case (DOMAIN.md, "Who takes part")."""
+
+    DISTRICT_OFFICER = "district_officer"
+    BUREAU_OFFICER = "bureau_officer"
+    EXPERT = "expert"
+    APPLICANT = "applicant"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (or the system) behind an action, written into the case's history."""
+
+    name: str
+    role: Role = Role.BUREAU_OFFICER
+    district: str | None = None
+    """For a district officer: the district code they serve."""
+
+
+SYSTEM = Actor(name="idri", role=Role.SYSTEM)
+
+
+@dataclass
+class Contact:
+    """A person to notify about the case. Personal data: never put in search attributes."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+# --- Starting a case --------------------------------------------------------------------------
+
+
+@dataclass
+class SurveyRecord:
+    """A candidate recorded by a district officer during the survey (调研发动)."""
+
+    case_id: str
+    organisation: str
+    district: str
+    """District code from ``models/data/districts.json``."""
+    direction: str
+    """Industry direction code from ``models/data/directions.json``."""
+    actor: Actor
+    contact: Contact | None = None
+    qualifications: list[str] = field(default_factory=list)
+    """Existing qualifications: national/municipal design centre, design park, university ties."""
+    willing: bool = True
+    """Whether the organisation says it is willing to build an institute."""
+    previous_case_id: str | None = None
+    """A re-application after rejection or deferral links to the earlier case."""
+
+
+# --- Operator actions (each is one workflow update) -------------------------------------------
+
+
+@dataclass
+class PlanSubmission:
+    """The creation plan (创建方案): the system keeps its name and SHA-256, not the file."""
+
+    actor: Actor
+    file_name: str
+    sha256: str
+
+
+@dataclass
+class Recommendation:
+    """The district's recommendation opinion (推荐意见, 附件3)."""
+
+    actor: Actor
+    opinion: str
+    national_ambition: bool = False
+
+
+@dataclass
+class ExpertAssignment:
+    actor: Actor
+    expert: str
+    organisation: str
+    """The expert's own organisation; it may not be the applicant's (conflict of interest)."""
+    email: str | None = None
+
+
+@dataclass
+class ExpertReview:
+    actor: Actor
+    expert: str
+    score: float
+    opinion: str
+
+
+@dataclass
+class SiteInspection:
+    actor: Actor
+    passed: bool
+    note: str
+
+
+class Outcome(str, Enum):
+    """The bureau's comprehensive evaluation (综合评价) after review."""
+
+    APPROVE = "approve"
+    DEFER = "defer"
+    REJECT = "reject"
+
+
+@dataclass
+class Decision:
+    actor: Actor
+    outcome: Outcome
+    reason: str
+
+
+@dataclass
+class Objection:
+    """An objection (异议) lodged during the public notice."""
+
+    actor: Actor
+    objector: str
+    reason: str
+
+
+@dataclass
+class ObjectionResolution:
+    actor: Actor
+    upheld: bool
+    reason: str
+    objection_id: int | None = None
+    """Which objection; by default the oldest open one."""
+
+
+@dataclass
+class EvaluationOpening:
+    actor: Actor
+    note: str = ""
+
+
+class EvaluationResult(str, Enum):
+    GOOD = "good"
+    RECTIFY = "rectify"
+    DELIST = "delist"
+    EXCELLENT = "excellent"
+
+
+@dataclass
+class EvaluationRecord:
+    actor: Actor
+    result: EvaluationResult
+    note: str
+    deadline: date | None = None
+    """Rectification deadline (China Standard Time date); default from settings."""
+
+
+@dataclass
+class RectificationReport:
+    actor: Actor
+    report: str
+
+
+@dataclass
+class NationalOutcome:
+    actor: Actor
+    designated: bool
+    note: str = ""
+
+
+@dataclass
+class Withdrawal:
+    actor: Actor
+    reason: str
+
+
+# --- What the case carries --------------------------------------------------------------------
+
+
+@dataclass
+class Policy:
+    """Periods in force for a case, read from settings by an activity and so recorded in history."""
+
+    round_deadline_month: int = 4
+    round_deadline_day: int = 30
+    reminder_lead_days: list[int] = field(default_factory=lambda: [30, 7, 1])
+    max_missed_rounds: int = 2
+    notice_working_days: int = 5
+    notice_override_seconds: float | None = None
+    review_period_days: int = 90
+    investigation_period_days: int = 30
+    evaluation_interval_years: int = 3
+    evaluation_open_window_days: int = 90
+    evaluation_period_days: int = 60
+    rectification_period_days: int = 180
+    national_min_stable_years: int = 2
+
+
+@dataclass
+class NoticePeriod:
+    """A public notice window computed by the calendar activity."""
+
+    start: datetime
+    end: datetime
+    working_days: int
+    warnings: list[str] = field(default_factory=list)
+    """E.g. a year the holiday calendar has no data for (Monday-Friday assumed)."""
+
+
+@dataclass
+class ObjectionEntry:
+    id: int
+    objector: str
+    reason: str
+    lodged_at: datetime
+    status: str = "open"
+    """open, upheld or dismissed."""
+    resolution: str = ""
+
+
+@dataclass
+class ReviewEntry:
+    expert: str
+    organisation: str
+    email: str | None = None
+    score: float | None = None
+    opinion: str = ""
+
+
+@dataclass
+class HistoryEntry:
+    """One line of the case's history: who did what, when, and why."""
+
+    seq: int
+    at: datetime
+    event: str
+    from_stage: Stage
+    to_stage: Stage
+    actor: str
+    role: Role
+    reason: str = ""
+
+
+@dataclass
+class Deadline:
+    """The next thing the case is waiting for in time."""
+
+    kind: str
+    """round_reminder, round_deadline, notice_end, review_due, investigation_due,
+    evaluation_due, evaluation_overdue, rectification_due."""
+    at: datetime
+    description: str
+
+
+@dataclass
+class CaseState:
+    """Everything a case carries from one workflow run to the next (continue-as-new)."""
+
+    survey: SurveyRecord
+    created_at: datetime
+    stage: Stage = Stage.SURVEYED
+    level: Level = Level.MUNICIPAL
+    stage_entered_at: datetime | None = None
+    seq: int = 0
+    """Number of recorded events; with the workflow id it keys every registry write."""
+    plan: PlanSubmission | None = None
+    recommendation: Recommendation | None = None
+    round_year: int | None = None
+    """The round the case belongs to: the recommendation year, or the round it is waiting for."""
+    missed_rounds: int = 0
+    reminders_sent: list[int] = field(default_factory=list)
+    """Lead days already reminded for the current round."""
+    reviews: list[ReviewEntry] = field(default_factory=list)
+    inspection: SiteInspection | None = None
+    notice: NoticePeriod | None = None
+    objections: list[ObjectionEntry] = field(default_factory=list)
+    designated_at: datetime | None = None
+    last_evaluated_at: datetime | None = None
+    next_evaluation_due: datetime | None = None
+    evaluation_cycle: int = 0
+    rectification_due: datetime | None = None
+    overdue_notified: bool = False
+    """The current stage's overdue notice has gone out (sent once per stage entry)."""
+    history: list[HistoryEntry] = field(default_factory=list)
+    history_dropped: int = 0
+    """Older history entries not carried across continue-as-new (the registry keeps them all)."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def case_id(self) -> str:
+        return self.survey.case_id
+
+    def open_objections(self) -> list[ObjectionEntry]:
+        return [o for o in self.objections if o.status == "open"]
+
+
+@dataclass
+class CaseStatus:
+    """What the ``status`` query returns."""
+
+    case_id: str
+    organisation: str
+    district: str
+    direction: str
+    stage: Stage
+    level: Level
+    round_year: int | None
+    deadline: Deadline | None
+    allowed_actions: list[str]
+    designated_at: datetime | None
+    next_evaluation_due: datetime | None
+    missed_rounds: int
+    open_objections: int
+    reviews: list[ReviewEntry]
+    warnings: list[str]
+    previous_case_id: str | None = None
+
+
+@dataclass
+class InstituteInput:
+    """Workflow input: a new survey record, or the carried state of a continued case."""
+
+    survey: SurveyRecord
+    carried: CaseState | None = None

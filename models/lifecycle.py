@@ -1,0 +1,283 @@
+"""The lifecycle of an institute case, declared as data and run by ``transitions``.
+
+``TRANSITIONS`` is the whole process of DOMAIN.md as a table: each row names an action, the
+stages it may start from, the stage it leads to and the guards that must hold. ``MACHINE`` is
+built from it once at import and shared by every case in a worker: a case is only a stage name
+plus its data, so nothing per workflow needs a machine of its own. ``auto_transitions=False``
+means no action exists that the table does not list.
+
+The workflow never decides what may follow what: it asks :func:`refusal` and calls :func:`apply`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from transitions import Machine
+
+from models.case import CaseState, Level, Policy, Stage
+from models.time import add_years, cst_date
+
+# transitions logs every trigger at INFO; inside thousands of workflows that is noise.
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+S = Stage
+BEFORE_DESIGNATION = [
+    S.SURVEYED,
+    S.PLAN_SUBMITTED,
+    S.RECOMMENDED,
+    S.UNDER_REVIEW,
+    S.PUBLIC_NOTICE,
+    S.INVESTIGATING,
+]
+
+
+def _row(
+    trigger: str,
+    source: Stage | list[Stage],
+    dest: Stage,
+    *,
+    conditions: list[str] | None = None,
+    unless: list[str] | None = None,
+) -> dict[str, Any]:
+    sources = source if isinstance(source, list) else [source]
+    return {
+        "trigger": trigger,
+        "source": [s.value for s in sources],
+        "dest": dest.value,
+        "conditions": conditions or [],
+        "unless": unless or [],
+    }
+
+
+TRANSITIONS: list[dict[str, Any]] = [
+    # Survey, creation plan and the district's recommendation.
+    _row("submit_plan", [S.SURVEYED, S.PLAN_SUBMITTED], S.PLAN_SUBMITTED),
+    _row("recommend", S.PLAN_SUBMITTED, S.RECOMMENDED),
+    _row("miss_round", [S.SURVEYED, S.PLAN_SUBMITTED], S.LAPSED, conditions=["out_of_rounds"]),
+    _row("miss_round", S.SURVEYED, S.SURVEYED, unless=["out_of_rounds"]),
+    _row("miss_round", S.PLAN_SUBMITTED, S.PLAN_SUBMITTED, unless=["out_of_rounds"]),
+    # Expert review, site inspection and the comprehensive evaluation (成熟一家、创建一家).
+    _row("assign_expert", [S.RECOMMENDED, S.UNDER_REVIEW], S.UNDER_REVIEW),
+    _row("submit_review", S.UNDER_REVIEW, S.UNDER_REVIEW),
+    _row("record_inspection", S.UNDER_REVIEW, S.UNDER_REVIEW),
+    _row("approve", S.UNDER_REVIEW, S.PUBLIC_NOTICE, conditions=["review_complete"]),
+    _row("defer", S.UNDER_REVIEW, S.DEFERRED),
+    _row("reject", S.UNDER_REVIEW, S.REJECTED),
+    # Public notice (公示) and objections (异议).
+    _row("lodge_objection", S.PUBLIC_NOTICE, S.PUBLIC_NOTICE),
+    _row("close_notice", S.PUBLIC_NOTICE, S.DESIGNATED, unless=["has_open_objection"]),
+    _row("close_notice", S.PUBLIC_NOTICE, S.INVESTIGATING, conditions=["has_open_objection"]),
+    _row("uphold_objection", [S.PUBLIC_NOTICE, S.INVESTIGATING], S.REJECTED),
+    _row("dismiss_objection", S.PUBLIC_NOTICE, S.PUBLIC_NOTICE),
+    _row("dismiss_objection", S.INVESTIGATING, S.DESIGNATED, unless=["has_open_objection"]),
+    _row("dismiss_objection", S.INVESTIGATING, S.INVESTIGATING, conditions=["has_open_objection"]),
+    # Tracking evaluation (跟踪评估) every few years.
+    _row("open_evaluation", S.DESIGNATED, S.UNDER_EVALUATION, conditions=["evaluation_window_open"]),
+    _row("rate_good", S.UNDER_EVALUATION, S.DESIGNATED),
+    _row("order_rectification", S.UNDER_EVALUATION, S.RECTIFYING),
+    _row("complete_rectification", S.RECTIFYING, S.UNDER_EVALUATION),
+    _row("delist", S.UNDER_EVALUATION, S.DELISTED),
+    _row(
+        "recommend_national",
+        S.UNDER_EVALUATION,
+        S.NATIONAL_REVIEW,
+        conditions=["is_municipal", "stable_long_enough"],
+    ),
+    _row("record_national_outcome", S.NATIONAL_REVIEW, S.DESIGNATED),
+    # Leaving before designation.
+    _row("withdraw", BEFORE_DESIGNATION, S.WITHDRAWN),
+]
+
+SYSTEM_ACTIONS = frozenset({"miss_round", "close_notice"})
+"""Actions only the workflow's own timers take; operators never see them as allowed."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    check: Callable[[CaseState, Policy, datetime], bool]
+    explain: Callable[[CaseState, Policy, datetime], str]
+    """Why the guard fails, in words an operator can act on."""
+
+
+def _review_complete(case: CaseState, policy: Policy, now: datetime) -> bool:
+    return (
+        bool(case.reviews)
+        and all(r.score is not None for r in case.reviews)
+        and case.inspection is not None
+    )
+
+
+def _explain_review(case: CaseState, policy: Policy, now: datetime) -> str:
+    missing = [r.expert for r in case.reviews if r.score is None]
+    parts = []
+    if not case.reviews:
+        parts.append("no expert is assigned")
+    if missing:
+        parts.append(f"reviews still missing from {', '.join(missing)}")
+    if case.inspection is None:
+        parts.append("no site inspection is recorded")
+    return "approval needs every assigned expert's review and a site inspection: " + "; ".join(
+        parts
+    )
+
+
+def evaluation_opens_at(case: CaseState, policy: Policy) -> datetime | None:
+    if case.next_evaluation_due is None:
+        return None
+    return case.next_evaluation_due - timedelta(days=policy.evaluation_open_window_days)
+
+
+def national_eligible_from(case: CaseState, policy: Policy) -> datetime | None:
+    if case.designated_at is None:
+        return None
+    return add_years(case.designated_at, policy.national_min_stable_years)
+
+
+GUARDS: dict[str, Guard] = {
+    "review_complete": Guard(_review_complete, _explain_review),
+    "has_open_objection": Guard(
+        lambda case, policy, now: bool(case.open_objections()),
+        lambda case, policy, now: "no objection is open",
+    ),
+    "out_of_rounds": Guard(
+        lambda case, policy, now: case.missed_rounds >= policy.max_missed_rounds,
+        lambda case, policy, now: f"{case.missed_rounds} of {policy.max_missed_rounds} rounds missed",
+    ),
+    "evaluation_window_open": Guard(
+        lambda case, policy, now: (
+            (opens := evaluation_opens_at(case, policy)) is not None and now >= opens
+        ),
+        lambda case, policy, now: (
+            f"the evaluation is due on {_day(case.next_evaluation_due)} and may be opened from "
+            f"{_day(evaluation_opens_at(case, policy))}"
+        ),
+    ),
+    "is_municipal": Guard(
+        lambda case, policy, now: case.level is Level.MUNICIPAL,
+        lambda case, policy, now: "the institute is already national level",
+    ),
+    "stable_long_enough": Guard(
+        lambda case, policy, now: (
+            (eligible := national_eligible_from(case, policy)) is not None and now >= eligible
+        ),
+        lambda case, policy, now: (
+            f"a national recommendation needs {policy.national_min_stable_years} years of stable "
+            f"operation since designation on {_day(case.designated_at)}; the earliest is "
+            f"{_day(national_eligible_from(case, policy))}"
+        ),
+    ),
+}
+
+
+def _day(moment: datetime | None) -> str:
+    return cst_date(moment).isoformat() if moment else "(unknown)"
+
+
+class _Subject:
+    """What the shared machine acts on for one call: a stage plus the case it belongs to.
+
+    ``transitions`` reads and writes ``state`` and resolves guard names as attributes, so each
+    guard name answers with its check from ``GUARDS``.
+    """
+
+    def __init__(self, case: CaseState, policy: Policy, now: datetime) -> None:
+        self.state = case.stage.value
+        self._case, self._policy, self._now = case, policy, now
+
+    def __getattr__(self, name: str) -> Callable[[], bool]:
+        guard = GUARDS[name]
+        return lambda: guard.check(self._case, self._policy, self._now)
+
+
+MACHINE = Machine(
+    model=None,
+    states=[s.value for s in Stage],
+    transitions=TRANSITIONS,
+    initial=Stage.SURVEYED.value,
+    auto_transitions=False,
+    send_event=False,
+)
+
+
+class ActionRefused(Exception):
+    """An action the case's stage or guards do not allow; the message says what is allowed."""
+
+
+def _rows(trigger: str, stage: Stage) -> list[Any]:
+    event = MACHINE.events.get(trigger)
+    return event.transitions.get(stage.value, []) if event else []
+
+
+def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) -> list[str]:
+    failures = []
+    for condition in row.conditions:
+        guard = GUARDS[condition.func]
+        if guard.check(case, policy, now) != condition.target:
+            failures.append(guard.explain(case, policy, now))
+    return failures
+
+
+def allowed_actions(case: CaseState, policy: Policy, now: datetime) -> list[str]:
+    """Operator actions the case allows now (guards included), in table order."""
+    allowed = []
+    for trigger in MACHINE.events:
+        if trigger in SYSTEM_ACTIONS or trigger in allowed:
+            continue
+        if any(not _guard_failures(r, case, policy, now) for r in _rows(trigger, case.stage)):
+            allowed.append(trigger)
+    return allowed
+
+
+def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str | None:
+    """Why ``trigger`` may not happen now, or ``None`` if it may."""
+    rows = _rows(trigger, case.stage)
+    if trigger not in MACHINE.events:
+        return f"unknown action {trigger!r}"
+    if rows and any(not _guard_failures(r, case, policy, now) for r in rows):
+        return None
+    allowed = ", ".join(allowed_actions(case, policy, now)) or "none (the case is closed)"
+    if not rows:
+        return (
+            f"case {case.case_id} is in stage '{case.stage.value}', where '{trigger}' is not "
+            f"possible; allowed now: {allowed}"
+        )
+    reasons = "; ".join(dict.fromkeys(f for r in rows for f in _guard_failures(r, case, policy, now)))
+    return (
+        f"case {case.case_id} is in stage '{case.stage.value}' and cannot '{trigger}' yet: "
+        f"{reasons}; allowed now: {allowed}"
+    )
+
+
+def apply(case: CaseState, policy: Policy, now: datetime, trigger: str) -> Stage:
+    """Run ``trigger`` on the shared machine and return the case's new stage.
+
+    Raises :class:`ActionRefused` when the table or a guard forbids it.
+    """
+    reason = refusal(case, policy, now, trigger)
+    if reason:
+        raise ActionRefused(reason)
+    subject = _Subject(case, policy, now)
+    if not MACHINE.events[trigger].trigger(subject):
+        raise ActionRefused(f"case {case.case_id}: '{trigger}' was refused by its guards")
+    return Stage(subject.state)
+
+
+def mermaid_diagram() -> str:
+    """The state diagram as Mermaid, generated from ``TRANSITIONS`` (shown in the README)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {Stage.SURVEYED.value}"]
+    for row in TRANSITIONS:
+        guard = " ".join(
+            [f"[{c}]" for c in row["conditions"]] + [f"[not {u}]" for u in row["unless"]]
+        )
+        label = f"{row['trigger']} {guard}".strip()
+        for source in row["source"]:
+            lines.append(f"    {source} --> {row['dest']}: {label}")
+    for stage in Stage:
+        if stage.terminal:
+            lines.append(f"    {stage.value} --> [*]")
+    return "\n".join(lines) + "\n"
