@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 diagram: $(STAMP)
-	$(BIN)/idri diagram --write-readme
+	$(BIN)/python -m idri.diagram --write-readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -83,12 +83,22 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "idri@gxj.tj.gov.cn"
     bureau_email: str = "bureau@gxj.tj.gov.cn"
+    district_emails: dict[str, str] = {}
+    """District code → the district officer's mailbox (JSON in ``IDRI_DISTRICT_EMAILS``)."""
+    publish_dir: Path | None = None
+    """Where the public pages are written; defaults to ``<data_dir>/public``."""
 
     # --- Encryption of case data in Temporal (see idri/codec.py) -----------------------------
     encryption_keys: dict[str, str] = {}
     """Key id → base64 AES-256 key. Empty: payloads are not encrypted."""
     encryption_key_id: str | None = None
     """Key id used to encrypt new payloads; older keys stay for decryption."""
+    codec_auth_token: str | None = None
+    """Bearer token the codec server demands. Unset: it answers callers on this machine only."""
+    codec_cors_origin: str = "http://localhost:8233"
+    """Web UI origin(s) whose pages may call the codec server (comma-separated)."""
+    codec_port: int = Field(8081, ge=1, le=65535)
+    """Port of the codec server (``python -m idri.codec_server``)."""
 
     @field_validator("notice_period_override")
     @classmethod

@@ -360,6 +360,9 @@ class CaseStatus:
     reviews: list[ReviewEntry]
     warnings: list[str]
     previous_case_id: str | None = None
+    notice: NoticePeriod | None = None
+    rectification_due: datetime | None = None
+    history_length: int = 0
 
 
 @dataclass

@@ -77,7 +77,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     _row("dismiss_objection", S.INVESTIGATING, S.DESIGNATED, unless=["has_open_objection"]),
     _row("dismiss_objection", S.INVESTIGATING, S.INVESTIGATING, conditions=["has_open_objection"]),
     # Tracking evaluation (跟踪评估) every few years.
-    _row("open_evaluation", S.DESIGNATED, S.UNDER_EVALUATION, conditions=["evaluation_window_open"]),
+    _row(
+        "open_evaluation", S.DESIGNATED, S.UNDER_EVALUATION, conditions=["evaluation_window_open"]
+    ),
     _row("rate_good", S.UNDER_EVALUATION, S.DESIGNATED),
     _row("order_rectification", S.UNDER_EVALUATION, S.RECTIFYING),
     _row("complete_rectification", S.RECTIFYING, S.UNDER_EVALUATION),
@@ -146,7 +148,9 @@ GUARDS: dict[str, Guard] = {
     ),
     "out_of_rounds": Guard(
         lambda case, policy, now: case.missed_rounds >= policy.max_missed_rounds,
-        lambda case, policy, now: f"{case.missed_rounds} of {policy.max_missed_rounds} rounds missed",
+        lambda case, policy, now: (
+            f"{case.missed_rounds} of {policy.max_missed_rounds} rounds missed"
+        ),
     ),
     "evaluation_window_open": Guard(
         lambda case, policy, now: (
@@ -246,7 +250,9 @@ def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str
             f"case {case.case_id} is in stage '{case.stage.value}', where '{trigger}' is not "
             f"possible; allowed now: {allowed}"
         )
-    reasons = "; ".join(dict.fromkeys(f for r in rows for f in _guard_failures(r, case, policy, now)))
+    reasons = "; ".join(
+        dict.fromkeys(f for r in rows for f in _guard_failures(r, case, policy, now))
+    )
     return (
         f"case {case.case_id} is in stage '{case.stage.value}' and cannot '{trigger}' yet: "
         f"{reasons}; allowed now: {allowed}"

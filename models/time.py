@@ -43,4 +43,3 @@ def add_years(moment: datetime, years: int) -> datetime:
         return local.replace(year=local.year + years)
     except ValueError:
         return local.replace(year=local.year + years, day=28)
-

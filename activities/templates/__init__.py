@@ -1,0 +1,128 @@
+"""Templates of mails and public pages, and the labels and filters they share.
+
+The wording lives in the template files of this package (``mail/``, ``pages/``) and the display
+names in ``labels.json``; code only picks a template and passes data. Dates a person reads are in
+China Standard Time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
+from models.time import CST
+
+_EN_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+@cache
+def labels() -> dict[str, Any]:
+    """``labels.json``: display names of events, stages, levels and roles."""
+    text = resources.files(__package__).joinpath("labels.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def label(kind: str, code: str | None) -> dict[str, str]:
+    """``{"zh": ..., "en": ...}`` for an event, stage, level or role; the code itself if unknown."""
+    if code is None:
+        return {"zh": "", "en": ""}
+    entry = labels()[kind].get(code)
+    return {"zh": entry["zh"], "en": entry["en"]} if entry else {"zh": code, "en": code}
+
+
+def district(code: str) -> dict[str, str]:
+    try:
+        entry = DISTRICTS.get(code)
+    except UnknownEntry:
+        return {"zh": code, "en": code}
+    return {"zh": entry.zh, "en": entry.en}
+
+
+def direction(code: str) -> dict[str, str]:
+    try:
+        entry = DIRECTIONS.get(code)
+    except UnknownEntry:
+        return {"zh": code, "en": code}
+    return {"zh": entry.zh, "en": entry.en}
+
+
+def parse_moment(value: object) -> datetime | date | None:
+    """A datetime, a date or an ISO string of either (as carried in ``EventRecord.details``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime | date):
+        return value
+    text = str(value).strip()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _local_day(value: object) -> date | None:
+    moment = parse_moment(value)
+    if isinstance(moment, datetime):
+        return moment.astimezone(CST).date() if moment.tzinfo else moment.date()
+    return moment
+
+
+def zh_date(value: object) -> str:
+    day = _local_day(value)
+    return f"{day.year}年{day.month}月{day.day}日" if day else ""
+
+
+def en_date(value: object) -> str:
+    day = _local_day(value)
+    return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}" if day else ""
+
+
+def cst_time(value: object) -> str:
+    """``2025-06-03 09:30 (Beijing time)``-style stamp, for both languages."""
+    moment = parse_moment(value)
+    if isinstance(moment, datetime) and moment.tzinfo:
+        return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat() if moment else ""
+
+
+def iso_day(value: object) -> str:
+    day = _local_day(value)
+    return day.isoformat() if day else ""
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=PackageLoader("activities", "templates"),
+        autoescape=select_autoescape(["html.j2"]) if autoescape else False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(zh_date=zh_date, en_date=en_date, cst_time=cst_time, iso_day=iso_day)
+    env.globals.update(label=label, district=district, direction=direction)
+    return env
+
+
+@cache
+def mail_environment() -> Environment:
+    """Plain-text mail templates (no HTML escaping)."""
+    return _environment(autoescape=False)
+
+
+@cache
+def page_environment() -> Environment:
+    """HTML page templates (``*.html.j2``, escaped)."""
+    return _environment(autoescape=True)

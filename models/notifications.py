@@ -1,0 +1,53 @@
+"""Who is told about which event (DOMAIN.md: every party is told what concerns them).
+
+Data, not code: the registry activity renders one template per event for each role listed here.
+``expert`` means the expert the event is about (the one assigned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+APPLICANT, DISTRICT, BUREAU, EXPERT = "applicant", "district", "bureau", "expert"
+
+ROUTES: Mapping[str, tuple[str, ...]] = {
+    "created": (DISTRICT,),
+    "submit_plan": (DISTRICT,),
+    "recommend": (APPLICANT, DISTRICT, BUREAU),
+    "assign_expert": (EXPERT,),
+    "approve": (APPLICANT, DISTRICT),
+    "defer": (APPLICANT, DISTRICT),
+    "reject": (APPLICANT, DISTRICT),
+    "lodge_objection": (BUREAU,),
+    "close_notice": (APPLICANT, DISTRICT, BUREAU),
+    "uphold_objection": (APPLICANT, DISTRICT, BUREAU),
+    "dismiss_objection": (APPLICANT, DISTRICT, BUREAU),
+    "open_evaluation": (APPLICANT, DISTRICT),
+    "rate_good": (APPLICANT, DISTRICT),
+    "order_rectification": (APPLICANT, DISTRICT, BUREAU),
+    "complete_rectification": (DISTRICT, BUREAU),
+    "delist": (APPLICANT, DISTRICT, BUREAU),
+    "recommend_national": (APPLICANT, DISTRICT, BUREAU),
+    "record_national_outcome": (APPLICANT, DISTRICT, BUREAU),
+    "withdraw": (DISTRICT, BUREAU),
+    "miss_round": (APPLICANT, DISTRICT),
+    "round_reminder": (APPLICANT, DISTRICT),
+    "overdue": (BUREAU, DISTRICT),
+    "evaluation_due": (BUREAU, DISTRICT),
+}
+
+PUBLICATIONS: Mapping[str, str] = {
+    "approve": "notice",
+    "delist": "delisting",
+}
+"""Events that publish a page on the bureau's website; a designation publishes the registry."""
+
+
+def publication_for(event: str, from_stage: object, to_stage: object) -> str | None:
+    """The page an event publishes: its own, or the registry when an institute enters it or
+    comes back to it (designation, an evaluation, a national outcome)."""
+    if event in PUBLICATIONS:
+        return PUBLICATIONS[event]
+    if to_stage == "designated" and from_stage != "designated":
+        return "registry"
+    return None

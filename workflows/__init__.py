@@ -1,0 +1,1 @@
+"""Temporal workflows of idri. They import only ``models/`` and the SDK."""

@@ -1,0 +1,778 @@
+"""One institute case as one long-running workflow, from survey to the last evaluation.
+
+The workflow owns the case's state and its timers; ``models.lifecycle`` decides what may follow
+what. Every operator action is an update whose validator refuses, before anything reaches
+history, an action the stage does not allow or an input that is wrong. Side effects (registry,
+mail, pages, the calendar) are activities called by name.
+
+Determinism: no clock but ``workflow.now()``, no I/O, no randomness. Periods come from the
+``load_policy`` activity and the notice window from the ``notice_period`` activity, so a replay
+sees the values the case used, whatever the settings or the calendar say today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models import lifecycle, search
+    from models.case import (
+        SYSTEM,
+        Actor,
+        CaseState,
+        CaseStatus,
+        Deadline,
+        Decision,
+        EvaluationOpening,
+        EvaluationRecord,
+        EvaluationResult,
+        ExpertAssignment,
+        ExpertReview,
+        HistoryEntry,
+        InstituteInput,
+        Level,
+        NationalOutcome,
+        NoticePeriod,
+        Objection,
+        ObjectionEntry,
+        ObjectionResolution,
+        Outcome,
+        PlanSubmission,
+        Policy,
+        Recommendation,
+        RectificationReport,
+        ReviewEntry,
+        SiteInspection,
+        Stage,
+        Withdrawal,
+    )
+    from models.catalog import DIRECTIONS, DISTRICTS
+    from models.deadlines import next_deadline, reminders_already_past
+    from models.notifications import ROUTES, publication_for
+    from models.records import (
+        ActivityName,
+        CaseSnapshot,
+        DeliveryRequest,
+        EventRecord,
+        NoticeRequest,
+        PublicationRequest,
+        Recipient,
+    )
+    from models.time import add_years, cst_date, end_of_day, round_year_for
+
+HISTORY_CARRIED = 200
+"""History entries carried across continue-as-new; the registry's audit trail keeps them all."""
+
+QUICK: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+)
+# A registry that is down for a while (PostgreSQL restarting, SQLite locked) is waited out:
+# retries never stop, and a short start-to-close keeps a killed worker's attempt from stalling
+# the case for long.
+DURABLE: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+)
+# A mail server down for hours: keep trying, up to every five minutes.
+DELIVERY: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+)
+
+
+def refuse(message: str) -> ApplicationError:
+    """An operator error: shown to the caller as is, never retried."""
+    return ApplicationError(message, type="ActionRefused", non_retryable=True)
+
+
+def _require_text(value: str, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"{what} must not be empty")
+    if len(value) > 10_000:
+        raise refuse(f"{what} is too long ({len(value)} characters; at most 10000)")
+
+
+def _same_organisation(a: str, b: str) -> bool:
+    return "".join(a.split()).casefold() == "".join(b.split()).casefold()
+
+
+@workflow.defn
+class InstituteWorkflow:
+    """The case of one candidate organisation; workflow id ``institute-<case id>``."""
+
+    @workflow.init
+    def __init__(self, input: InstituteInput) -> None:
+        now = workflow.now()
+        self._case: CaseState = input.carried or CaseState(
+            survey=input.survey, created_at=now, stage_entered_at=now
+        )
+        self._policy: Policy | None = None
+        self._lock = asyncio.Lock()
+        self._version = 0
+        """Bumped after every recorded event; the main loop re-plans its timer on a change."""
+        self._events_this_run = 0
+        self._deliveries: list[asyncio.Task[Any]] = []
+
+    # --- The main loop: timers ------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: InstituteInput) -> CaseStatus:
+        survey = input.survey
+        if survey.district not in DISTRICTS or survey.direction not in DIRECTIONS:
+            # The CLI checks first; this guards a client that does not.
+            raise refuse(f"unknown district {survey.district!r} or direction {survey.direction!r}")
+        self._policy = await workflow.execute_activity(
+            ActivityName.LOAD_POLICY, result_type=Policy, summary="load periods", **QUICK
+        )
+        if input.carried is None:
+            async with self._lock:
+                self._case.round_year = round_year_for(
+                    self._case.created_at,
+                    self._policy.round_deadline_month,
+                    self._policy.round_deadline_day,
+                )
+                self._case.reminders_sent = reminders_already_past(
+                    self._case, self._policy, workflow.now()
+                )
+                await self._record("created", SYSTEM, "candidate recorded")
+        else:
+            self._publish_search_attributes()
+        while not self._case.stage.terminal and not self._time_to_continue():
+            deadline = next_deadline(self._case, self._policy)
+            seen = self._version
+            if deadline is not None and deadline.at <= workflow.now():
+                await self._on_deadline(deadline, seen)
+                continue
+            try:
+                await workflow.wait_condition(
+                    lambda: self._version != seen,  # noqa: B023 - awaited in this iteration
+                    timeout=(deadline.at - workflow.now()) if deadline else None,
+                    timeout_summary=deadline.description if deadline else None,
+                )
+            except TimeoutError:
+                await self._on_deadline(deadline, seen)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Mails of this run go out before it ends: nothing is lost if the mail server is down.
+        await asyncio.gather(*self._deliveries)
+        if self._case.stage.terminal:
+            return self.status()
+        workflow.continue_as_new(InstituteInput(self._case.survey, carried=self._compacted()))
+
+    def _time_to_continue(self) -> bool:
+        """Continue-as-new at every evaluation cycle (each return to ``designated``) and whenever
+        the server suggests it, so a case that lives 30 years keeps each run's history small."""
+        if self._events_this_run and self._case.stage is Stage.DESIGNATED:
+            return True
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _compacted(self) -> CaseState:
+        case = self._case
+        dropped = max(0, len(case.history) - HISTORY_CARRIED)
+        case.history = case.history[dropped:]
+        case.history_dropped += dropped
+        if case.stage is Stage.DESIGNATED:
+            # Review and notice details belong to the designation; the registry keeps them.
+            case.reviews, case.objections, case.inspection, case.notice = [], [], None, None
+        case.warnings = case.warnings[-20:]
+        return case
+
+    async def _on_deadline(self, deadline: Deadline | None, seen: int) -> None:
+        assert deadline is not None and self._policy is not None
+        async with self._lock:
+            if self._version != seen:
+                return  # someone acted while the timer fired; re-plan
+            case, policy = self._case, self._policy
+            if deadline.kind == "round_reminder":
+                lead = max(x for x in policy.reminder_lead_days if x not in case.reminders_sent)
+                case.reminders_sent.append(lead)
+                await self._record(
+                    "round_reminder",
+                    SYSTEM,
+                    f"{lead} days left to recommend for the {case.round_year} round",
+                    details={"lead_days": str(lead), "round_year": str(case.round_year)},
+                )
+            elif deadline.kind == "round_deadline":
+                case.missed_rounds += 1
+                missed_round = case.round_year
+                assert missed_round is not None
+                new_stage = lifecycle.apply(case, policy, workflow.now(), "miss_round")
+                if not new_stage.terminal:
+                    case.round_year = missed_round + 1
+                    case.reminders_sent = []
+                await self._transition(
+                    "miss_round",
+                    SYSTEM,
+                    new_stage,
+                    f"not recommended by the {missed_round} round deadline "
+                    f"({case.missed_rounds} of {policy.max_missed_rounds} rounds missed)",
+                    details={"round_year": str(missed_round)},
+                )
+            elif deadline.kind == "notice_end":
+                new_stage = lifecycle.apply(case, policy, workflow.now(), "close_notice")
+                if new_stage is Stage.DESIGNATED:
+                    self._designate()
+                    reason = "public notice closed without objection"
+                else:
+                    reason = (
+                        f"public notice closed with {len(case.open_objections())} open objection(s)"
+                    )
+                await self._transition("close_notice", SYSTEM, new_stage, reason)
+            else:
+                case.overdue_notified = True
+                event = "evaluation_due" if deadline.kind == "evaluation_due" else "overdue"
+                await self._record(
+                    event,
+                    SYSTEM,
+                    deadline.description,
+                    details={"deadline": deadline.kind, "due_at": deadline.at.isoformat()},
+                )
+
+    # --- Recording: history, registry, mail, pages, search attributes ---------------------
+
+    async def _transition(
+        self,
+        event: str,
+        actor: Actor,
+        new_stage: Stage,
+        reason: str,
+        *,
+        details: dict[str, str] | None = None,
+        expert: ReviewEntry | None = None,
+    ) -> None:
+        from_stage = self._case.stage
+        if new_stage is not from_stage:
+            self._case.stage = new_stage
+            self._case.stage_entered_at = workflow.now()
+            self._case.overdue_notified = False
+        await self._record(
+            event, actor, reason, from_stage=from_stage, details=details, expert=expert
+        )
+
+    async def _record(
+        self,
+        event: str,
+        actor: Actor,
+        reason: str,
+        *,
+        from_stage: Stage | None = None,
+        details: dict[str, str] | None = None,
+        expert: ReviewEntry | None = None,
+    ) -> None:
+        """Write one event everywhere it belongs: the case's history, the registry with its
+        outbox, the mail, the public pages and the search attributes. The caller holds the lock.
+
+        ``from_stage`` is the stage before a transition; timer events leave the stage as it is.
+        """
+        case, info = self._case, workflow.info()
+        case.seq += 1
+        to_stage = case.stage
+        from_stage = from_stage or to_stage
+        at = workflow.now()
+        case.history.append(
+            HistoryEntry(case.seq, at, event, from_stage, to_stage, actor.name, actor.role, reason)
+        )
+        record = EventRecord(
+            key=f"{info.workflow_id}#{case.seq}",
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            seq=case.seq,
+            at=at,
+            event=event,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            actor=actor.name,
+            role=actor.role,
+            reason=reason,
+            snapshot=self._snapshot(),
+            recipients=self._recipients(event, expert),
+            details=details or {},
+        )
+        await workflow.execute_activity(
+            ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
+        )
+        if record.recipients:
+            self._deliveries.append(
+                asyncio.create_task(
+                    workflow.execute_activity(
+                        ActivityName.DELIVER_NOTIFICATIONS,
+                        DeliveryRequest(record.key),
+                        summary=f"mail: {event}",
+                        **DELIVERY,
+                    )
+                )
+            )
+        publication = publication_for(event, from_stage, to_stage)
+        if publication:
+            await workflow.execute_activity(
+                ActivityName.PUBLISH,
+                PublicationRequest(record.key, publication, case.case_id),
+                summary=f"publish {publication}",
+                **DURABLE,
+            )
+        self._events_this_run += 1
+        self._version += 1
+        self._publish_search_attributes()
+
+    def _snapshot(self) -> CaseSnapshot:
+        case, survey = self._case, self._case.survey
+        return CaseSnapshot(
+            case_id=survey.case_id,
+            organisation=survey.organisation,
+            district=survey.district,
+            direction=survey.direction,
+            stage=case.stage,
+            level=case.level,
+            round_year=case.round_year,
+            designated_at=case.designated_at,
+            last_evaluated_at=case.last_evaluated_at,
+            next_evaluation_due=case.next_evaluation_due,
+            previous_case_id=survey.previous_case_id,
+        )
+
+    def _recipients(self, event: str, expert: ReviewEntry | None) -> list[Recipient]:
+        recipients = []
+        for role in ROUTES.get(event, ()):
+            if role == "applicant":
+                contact = self._case.survey.contact
+                recipients.append(
+                    Recipient(
+                        role, contact.name if contact else "", contact.email if contact else None
+                    )
+                )
+            elif role == "expert":
+                if expert is not None:
+                    recipients.append(Recipient(role, expert.expert, expert.email))
+            else:
+                recipients.append(Recipient(role))
+        return recipients
+
+    def _publish_search_attributes(self) -> None:
+        """Keep the Web UI's filters and the case's current details in step with the case."""
+        case = self._case
+        deadline = next_deadline(case, self._policy) if self._policy else None
+        workflow.upsert_search_attributes(
+            [
+                search.STAGE.value_set(case.stage.value),
+                search.DISTRICT.value_set(case.survey.district),
+                search.DIRECTION.value_set(case.survey.direction),
+                search.ROUND_YEAR.value_set(case.round_year)
+                if case.round_year
+                else search.ROUND_YEAR.value_unset(),
+                search.DUE_AT.value_set(deadline.at) if deadline else search.DUE_AT.value_unset(),
+            ]
+        )
+        workflow.set_current_details(self._details_markdown(deadline))
+
+    def _details_markdown(self, deadline: Deadline | None) -> str:
+        case = self._case
+        awaited = ", ".join(self._allowed()) or "nothing (closed)"
+        lines = [
+            f"**Stage:** `{case.stage.value}` ({case.level.value})",
+            f"**Awaiting:** {awaited}",
+        ]
+        if deadline:
+            lines.append(f"**Next deadline:** {deadline.description}, {deadline.at.isoformat()}")
+        if case.round_year:
+            lines.append(f"**Round:** {case.round_year}")
+        if case.next_evaluation_due:
+            lines.append(f"**Next evaluation due:** {cst_date(case.next_evaluation_due)}")
+        return "\n\n".join(lines)
+
+    # --- Queries ---------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> CaseStatus:
+        case = self._case
+        return CaseStatus(
+            case_id=case.case_id,
+            organisation=case.survey.organisation,
+            district=case.survey.district,
+            direction=case.survey.direction,
+            stage=case.stage,
+            level=case.level,
+            round_year=case.round_year,
+            deadline=next_deadline(case, self._policy) if self._policy else None,
+            allowed_actions=self._allowed(),
+            designated_at=case.designated_at,
+            next_evaluation_due=case.next_evaluation_due,
+            missed_rounds=case.missed_rounds,
+            open_objections=len(case.open_objections()),
+            reviews=case.reviews,
+            warnings=case.warnings,
+            previous_case_id=case.survey.previous_case_id,
+            notice=case.notice,
+            rectification_due=case.rectification_due,
+            history_length=case.history_dropped + len(case.history),
+        )
+
+    @workflow.query
+    def history(self) -> list[HistoryEntry]:
+        return self._case.history
+
+    @workflow.query
+    def stage(self) -> str:
+        return self._case.stage.value
+
+    # --- Shared machinery of the updates ---------------------------------------------------
+
+    def _allowed(self) -> list[str]:
+        return lifecycle.allowed_actions(self._case, self._policy or Policy(), workflow.now())
+
+    def _check(self, trigger: str, actor: Actor) -> None:
+        """Refuse an action the stage or a guard forbids, or an actor without a name."""
+        if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
+            raise refuse("every action needs the operator's identity (--as or IDRI_ACTOR)")
+        reason = lifecycle.refusal(self._case, self._policy or Policy(), workflow.now(), trigger)
+        if reason:
+            raise refuse(reason)
+
+    async def _act(
+        self,
+        trigger: str,
+        actor: Actor,
+        reason: str,
+        change: Callable[[], dict[str, str] | None] | None = None,
+        *,
+        expert: ReviewEntry | None = None,
+    ) -> CaseStatus:
+        """Apply one operator action under the lock and record it.
+
+        The validator already checked; the check repeats here because another update may have
+        moved the case between validation and this handler running.
+        """
+        await workflow.wait_condition(lambda: self._policy is not None)
+        async with self._lock:
+            self._check(trigger, actor)
+            assert self._policy is not None
+            details = (change() if change else None) or {}
+            new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
+            await self._after(trigger, new_stage, details)
+            await self._transition(
+                trigger, actor, new_stage, reason, details=details, expert=expert
+            )
+            return self.status()
+
+    async def _after(self, trigger: str, new_stage: Stage, details: dict[str, str]) -> None:
+        """Consequences of reaching a stage that need more than the trigger's own data."""
+        case, policy, now = self._case, self._policy, workflow.now()
+        assert policy is not None
+        if new_stage is Stage.PUBLIC_NOTICE:
+            notice = await workflow.execute_activity(
+                ActivityName.NOTICE_PERIOD,
+                NoticeRequest(now, policy.notice_working_days, policy.notice_override_seconds),
+                result_type=NoticePeriod,
+                summary="compute the notice period",
+                **QUICK,
+            )
+            case.notice, case.objections = notice, []
+            case.warnings.extend(w for w in notice.warnings if w not in case.warnings)
+            details.update(notice_start=notice.start.isoformat(), notice_end=notice.end.isoformat())
+        elif new_stage is Stage.DESIGNATED and case.stage is Stage.INVESTIGATING:
+            self._designate()
+        elif trigger in ("rate_good", "recommend_national"):
+            case.next_evaluation_due = add_years(now, policy.evaluation_interval_years)
+        if trigger in ("rate_good", "order_rectification", "delist", "recommend_national"):
+            case.last_evaluated_at = now
+            case.evaluation_cycle += 1
+
+    def _designate(self) -> None:
+        assert self._policy is not None
+        now = workflow.now()
+        self._case.designated_at = now
+        self._case.next_evaluation_due = add_years(now, self._policy.evaluation_interval_years)
+
+    # --- Updates: one per operator action --------------------------------------------------
+
+    @workflow.update
+    async def submit_plan(self, plan: PlanSubmission) -> CaseStatus:
+        def change() -> dict[str, str]:
+            self._case.plan = plan
+            return {"file_name": plan.file_name, "sha256": plan.sha256}
+
+        return await self._act("submit_plan", plan.actor, f"creation plan {plan.file_name}", change)
+
+    @submit_plan.validator
+    def _validate_submit_plan(self, plan: PlanSubmission) -> None:
+        self._check("submit_plan", plan.actor)
+        _require_text(plan.file_name, "the plan's file name")
+        digest = plan.sha256 if isinstance(plan.sha256, str) else ""
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+            raise refuse("the plan's SHA-256 must be 64 hexadecimal characters")
+
+    @workflow.update
+    async def recommend(self, recommendation: Recommendation) -> CaseStatus:
+        def change() -> dict[str, str]:
+            assert self._policy is not None
+            case = self._case
+            case.recommendation = recommendation
+            case.round_year = round_year_for(
+                workflow.now(), self._policy.round_deadline_month, self._policy.round_deadline_day
+            )
+            return {
+                "round_year": str(case.round_year),
+                "national_ambition": str(recommendation.national_ambition).lower(),
+            }
+
+        return await self._act("recommend", recommendation.actor, recommendation.opinion, change)
+
+    @recommend.validator
+    def _validate_recommend(self, recommendation: Recommendation) -> None:
+        self._check("recommend", recommendation.actor)
+        _require_text(recommendation.opinion, "the recommendation opinion")
+
+    @workflow.update
+    async def assign_expert(self, assignment: ExpertAssignment) -> CaseStatus:
+        entry = ReviewEntry(
+            assignment.expert.strip(), assignment.organisation.strip(), assignment.email
+        )
+
+        def change() -> dict[str, str]:
+            self._case.reviews.append(entry)
+            return {"expert": entry.expert, "expert_organisation": entry.organisation}
+
+        return await self._act(
+            "assign_expert",
+            assignment.actor,
+            f"expert {entry.expert} ({entry.organisation}) assigned",
+            change,
+            expert=entry,
+        )
+
+    @assign_expert.validator
+    def _validate_assign_expert(self, assignment: ExpertAssignment) -> None:
+        self._check("assign_expert", assignment.actor)
+        _require_text(assignment.expert, "the expert's name")
+        _require_text(assignment.organisation, "the expert's organisation")
+        if _same_organisation(assignment.organisation, self._case.survey.organisation):
+            raise refuse(
+                f"expert {assignment.expert} works for the applicant "
+                f"({self._case.survey.organisation}): a conflict of interest; assign another expert"
+            )
+        if any(r.expert == assignment.expert.strip() for r in self._case.reviews):
+            raise refuse(f"expert {assignment.expert} is already assigned to this case")
+
+    @workflow.update
+    async def submit_review(self, review: ExpertReview) -> CaseStatus:
+        def change() -> dict[str, str]:
+            entry = next(r for r in self._case.reviews if r.expert == review.expert.strip())
+            entry.score, entry.opinion = float(review.score), review.opinion
+            return {"expert": entry.expert, "score": f"{entry.score:g}"}
+
+        return await self._act(
+            "submit_review", review.actor, f"review by {review.expert}: {review.score:g}", change
+        )
+
+    @submit_review.validator
+    def _validate_submit_review(self, review: ExpertReview) -> None:
+        self._check("submit_review", review.actor)
+        _require_text(review.expert, "the expert's name")
+        _require_text(review.opinion, "the review opinion")
+        score = review.score
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
+            raise refuse(f"a score is a number from 0 to 100, not {score!r}")
+        entry = next((r for r in self._case.reviews if r.expert == review.expert.strip()), None)
+        if entry is None:
+            assigned = ", ".join(r.expert for r in self._case.reviews) or "nobody"
+            raise refuse(f"{review.expert} is not assigned to this case (assigned: {assigned})")
+        if entry.score is not None:
+            raise refuse(f"{review.expert} has already reviewed this case (score {entry.score:g})")
+
+    @workflow.update
+    async def record_inspection(self, inspection: SiteInspection) -> CaseStatus:
+        def change() -> dict[str, str]:
+            self._case.inspection = inspection
+            return {"passed": str(inspection.passed).lower()}
+
+        verdict = "passed" if inspection.passed else "failed"
+        return await self._act(
+            "record_inspection",
+            inspection.actor,
+            f"site inspection {verdict}: {inspection.note}",
+            change,
+        )
+
+    @record_inspection.validator
+    def _validate_record_inspection(self, inspection: SiteInspection) -> None:
+        self._check("record_inspection", inspection.actor)
+        _require_text(inspection.note, "the inspection note")
+
+    @workflow.update
+    async def decide(self, decision: Decision) -> CaseStatus:
+        return await self._act(Outcome(decision.outcome).value, decision.actor, decision.reason)
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        try:
+            outcome = Outcome(decision.outcome)
+        except ValueError:
+            raise refuse(
+                f"the outcome is approve, defer or reject, not {decision.outcome!r}"
+            ) from None
+        self._check(outcome.value, decision.actor)
+        _require_text(decision.reason, "the reason for the decision")
+
+    @workflow.update
+    async def lodge_objection(self, objection: Objection) -> CaseStatus:
+        def change() -> dict[str, str]:
+            entry = ObjectionEntry(
+                len(self._case.objections) + 1, objection.objector, objection.reason, workflow.now()
+            )
+            self._case.objections.append(entry)
+            return {"objection_id": str(entry.id)}
+
+        return await self._act("lodge_objection", objection.actor, objection.reason, change)
+
+    @lodge_objection.validator
+    def _validate_lodge_objection(self, objection: Objection) -> None:
+        notice = self._case.notice
+        if self._case.stage is Stage.PUBLIC_NOTICE and notice and workflow.now() >= notice.end:
+            raise refuse(
+                f"the public notice of case {self._case.case_id} closed on "
+                f"{cst_date(notice.end - timedelta(seconds=1))}; objections are no longer accepted"
+            )
+        if self._case.stage is not Stage.PUBLIC_NOTICE and self._case.notice is not None:
+            raise refuse(
+                f"case {self._case.case_id} is in stage '{self._case.stage.value}': its public "
+                "notice has closed and objections are no longer accepted"
+            )
+        self._check("lodge_objection", objection.actor)
+        _require_text(objection.objector, "the objector's name")
+        _require_text(objection.reason, "the reason for the objection")
+
+    @workflow.update
+    async def resolve_objection(self, resolution: ObjectionResolution) -> CaseStatus:
+        def change() -> dict[str, str]:
+            entry = self._objection(resolution)
+            entry.status = "upheld" if resolution.upheld else "dismissed"
+            entry.resolution = resolution.reason
+            return {"objection_id": str(entry.id), "status": entry.status}
+
+        trigger = "uphold_objection" if resolution.upheld else "dismiss_objection"
+        return await self._act(trigger, resolution.actor, resolution.reason, change)
+
+    @resolve_objection.validator
+    def _validate_resolve_objection(self, resolution: ObjectionResolution) -> None:
+        self._check(
+            "uphold_objection" if resolution.upheld else "dismiss_objection", resolution.actor
+        )
+        _require_text(resolution.reason, "the reason for the resolution")
+        self._objection(resolution)
+
+    def _objection(self, resolution: ObjectionResolution) -> ObjectionEntry:
+        open_ones = self._case.open_objections()
+        if not open_ones:
+            raise refuse(f"case {self._case.case_id} has no open objection to resolve")
+        if resolution.objection_id is None:
+            return open_ones[0]
+        for entry in open_ones:
+            if entry.id == resolution.objection_id:
+                return entry
+        numbers = ", ".join(str(o.id) for o in open_ones)
+        raise refuse(f"objection {resolution.objection_id} is not open (open: {numbers})")
+
+    @workflow.update
+    async def open_evaluation(self, opening: EvaluationOpening) -> CaseStatus:
+        return await self._act(
+            "open_evaluation",
+            opening.actor,
+            opening.note or f"evaluation cycle {self._case.evaluation_cycle + 1} opened",
+            lambda: {"cycle": str(self._case.evaluation_cycle + 1)},
+        )
+
+    @open_evaluation.validator
+    def _validate_open_evaluation(self, opening: EvaluationOpening) -> None:
+        self._check("open_evaluation", opening.actor)
+
+    _RESULT_ACTIONS: ClassVar[dict[EvaluationResult, str]] = {
+        EvaluationResult.GOOD: "rate_good",
+        EvaluationResult.RECTIFY: "order_rectification",
+        EvaluationResult.DELIST: "delist",
+        EvaluationResult.EXCELLENT: "recommend_national",
+    }
+
+    @workflow.update
+    async def record_evaluation(self, evaluation: EvaluationRecord) -> CaseStatus:
+        result = EvaluationResult(evaluation.result)
+
+        def change() -> dict[str, str]:
+            assert self._policy is not None
+            details = {"result": result.value, "cycle": str(self._case.evaluation_cycle + 1)}
+            if result is EvaluationResult.RECTIFY:
+                due = (
+                    end_of_day(evaluation.deadline)
+                    if evaluation.deadline
+                    else workflow.now() + timedelta(days=self._policy.rectification_period_days)
+                )
+                self._case.rectification_due = due
+                details["deadline"] = due.isoformat()
+            return details
+
+        return await self._act(
+            self._RESULT_ACTIONS[result], evaluation.actor, evaluation.note, change
+        )
+
+    @record_evaluation.validator
+    def _validate_record_evaluation(self, evaluation: EvaluationRecord) -> None:
+        try:
+            result = EvaluationResult(evaluation.result)
+        except ValueError:
+            raise refuse(
+                f"the result is good, rectify, delist or excellent, not {evaluation.result!r}"
+            ) from None
+        self._check(self._RESULT_ACTIONS[result], evaluation.actor)
+        _require_text(evaluation.note, "the evaluation note")
+        if evaluation.deadline is not None:
+            if result is not EvaluationResult.RECTIFY:
+                raise refuse("a deadline belongs only to a rectification result")
+            if end_of_day(evaluation.deadline) <= workflow.now():
+                raise refuse(f"the rectification deadline {evaluation.deadline} is already past")
+
+    @workflow.update
+    async def complete_rectification(self, report: RectificationReport) -> CaseStatus:
+        return await self._act("complete_rectification", report.actor, report.report)
+
+    @complete_rectification.validator
+    def _validate_complete_rectification(self, report: RectificationReport) -> None:
+        self._check("complete_rectification", report.actor)
+        _require_text(report.report, "the rectification report")
+
+    @workflow.update
+    async def record_national_outcome(self, outcome: NationalOutcome) -> CaseStatus:
+        def change() -> dict[str, str]:
+            if outcome.designated:
+                self._case.level = Level.NATIONAL
+            return {"national": "designated" if outcome.designated else "not_designated"}
+
+        verdict = "designated national level" if outcome.designated else "stays municipal level"
+        return await self._act(
+            "record_national_outcome",
+            outcome.actor,
+            f"MIIT: {verdict}" + (f" ({outcome.note})" if outcome.note else ""),
+            change,
+        )
+
+    @record_national_outcome.validator
+    def _validate_record_national_outcome(self, outcome: NationalOutcome) -> None:
+        self._check("record_national_outcome", outcome.actor)
+
+    @workflow.update
+    async def withdraw(self, withdrawal: Withdrawal) -> CaseStatus:
+        return await self._act("withdraw", withdrawal.actor, withdrawal.reason)
+
+    @withdraw.validator
+    def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
+        self._check("withdraw", withdrawal.actor)
+        _require_text(withdrawal.reason, "the reason for withdrawing")
+
+
+def workflow_id(case_id: str) -> str:
+    """The workflow id of a case: one workflow per institute case."""
+    return f"institute-{case_id}"
