@@ -18,8 +18,9 @@ from temporalio.worker import Worker
 
 from idri.settings import Settings, get_settings
 from workflows.institute import InstituteWorkflow
+from workflows.schedules import AnnualRoundWorkflow, EvaluationSweepWorkflow
 
-WORKFLOWS: Sequence[type] = (InstituteWorkflow,)
+WORKFLOWS: Sequence[type] = (InstituteWorkflow, AnnualRoundWorkflow, EvaluationSweepWorkflow)
 
 log = structlog.get_logger("idri.worker")
 
@@ -32,11 +33,12 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     from activities.policy import PolicyActivities
     from activities.publish import PublicationActivities
     from activities.registry import RegistryActivities
+    from activities.schedules import ScheduleActivities
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.registry_url)
     engine = create_registry_engine(settings.registry_url)
-    registry = RegistryActivities(engine)
+    registry = RegistryActivities(engine, settings)
     notifications = NotificationActivities(engine, settings)
     publication = PublicationActivities(engine, settings)
     calendar = CalendarActivities(load_calendar())
@@ -47,6 +49,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         registry.record_event,
         notifications.deliver_notifications,
         publication.publish,
+        *ScheduleActivities(engine, settings).all(),
     ]
 
 

@@ -8,6 +8,7 @@ that reads first and writes later can fail with "database is locked" without wai
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -15,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
@@ -82,8 +83,11 @@ def write_session(engine: Engine) -> Iterator[Session]:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(**{_IMMEDIATE: True})
-        with Session(bind=conn) as session, conn.begin():
+        # The session begins the connection's transaction itself; leaving the block without
+        # reaching commit (an exception) closes the session, which rolls it back.
+        with Session(bind=conn) as session:
             yield session
+            session.commit()
 
 
 @contextmanager
@@ -94,7 +98,7 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 def insert_ignoring_duplicates(
-    session: Session, table: Any, values: dict[str, Any], keys: list[str]
+    session: Session, table: Table, values: dict[str, Any], keys: list[str]
 ) -> bool:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``; True when this call inserted the row.
 
@@ -103,17 +107,22 @@ def insert_ignoring_duplicates(
     does nothing, so exactly one caller sees True.
     """
     dialect = session.get_bind().dialect.name
-    builder = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if builder is None:
+    statement: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    else:
         raise NotImplementedError(f"the registry supports SQLite and PostgreSQL, not {dialect}")
-    statement = builder(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    result = session.exec(statement)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING says whether a row was written; rowcount is unreliable here (psycopg gives -1).
+    returning = statement.values(**values).returning(*(table.c[k] for k in keys))
+    return session.exec(returning).first() is not None
 
 
 # --- Migrations --------------------------------------------------------------------------------
 
 HEAD = "head"
+_MIGRATING = threading.Lock()
 
 
 def alembic_config(url: str) -> Config:
@@ -131,14 +140,21 @@ def migrate(url: str, revision: str = HEAD) -> None:
     """Bring the registry at ``url`` up to ``revision`` (the newest by default).
 
     A new database gets the whole schema; an existing one gets only the revisions it lacks, with
-    its data kept. Safe to call on every start, by several workers at once (see ``env.py``).
+    its data kept. Safe to call on every start, by several workers at once: the database's lock
+    serialises processes (see ``env.py``), and ``_MIGRATING`` threads of one process, because
+    Alembic's ``context`` is a module-level global.
     """
     engine = create_registry_engine(url)
     try:
-        with engine.begin() as conn:
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+        with _MIGRATING, engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # Take the write lock before reading the current revision, so a second worker
+                # starting at the same moment waits and then finds nothing left to do.
+                conn = conn.execution_options(**{_IMMEDIATE: True})
+            with conn.begin():
+                config = alembic_config(url)
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
     finally:
         engine.dispose()
 

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import SMTPUTF8, default
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +39,10 @@ class RenderedMail:
 
 def family_of(record: EventRecord) -> str:
     """The template family of an event (``labels.json``); designations have their own."""
-    if record.to_stage is Stage.DESIGNATED and record.event in ("close_notice", "dismiss_objection"):
+    if record.to_stage is Stage.DESIGNATED and record.event in (
+        "close_notice",
+        "dismiss_objection",
+    ):
         return "designation"
     entry = labels()["events"].get(record.event)
     return entry["family"] if entry else "general"
@@ -92,6 +96,9 @@ def render(record: EventRecord, recipient: Recipient, *, bureau_email: str) -> R
 # --- Composing --------------------------------------------------------------------------------
 
 
+SENDER_NAME = "天津市工业和信息化局 Tianjin Municipal Bureau of Industry and Information Technology"
+
+
 def message_id(notification_key: str, mail_from: str) -> str:
     """A ``Message-ID`` that depends only on the notification key (and the sender's domain)."""
     digest = hashlib.sha256(notification_key.encode()).hexdigest()[:32]
@@ -114,16 +121,18 @@ class Outgoing:
     message_id: str
 
 
-def compose(mail: Outgoing, *, mail_from: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = formataddr(("天津市工业和信息化局 Tianjin MIIT Bureau", mail_from))
+def compose(mail: Outgoing, *, mail_from: str, readable: bool = False) -> EmailMessage:
+    """The message for one outbox row; ``readable`` keeps the body as plain UTF-8 text (8bit)
+    for ``.eml`` files a person opens in an editor, instead of base64 for the wire."""
+    message = EmailMessage(policy=SMTPUTF8 if readable else default)
+    message["From"] = formataddr((SENDER_NAME, mail_from))
     message["To"] = formataddr((mail.name, mail.address)) if mail.name else mail.address
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(mail.created_at)
     message["Message-ID"] = mail.message_id
     message["X-Idri-Case"] = mail.case_id
     message["X-Idri-Notification"] = mail.key
-    message.set_content(mail.body, charset="utf-8")
+    message.set_content(mail.body, charset="utf-8", cte="8bit" if readable else "base64")
     return message
 
 
@@ -207,13 +216,13 @@ class SmtpTransport:
         self._client = aiosmtplib.SMTP(
             hostname=host, port=port, timeout=timeout, start_tls=starttls, use_tls=False
         )
-        self._credentials = (username, password) if username else None
+        self._username, self._password = username, password or ""
 
     async def __aenter__(self) -> SmtpTransport:
         try:
             await self._client.connect()
-            if self._credentials:
-                await self._client.login(*self._credentials)
+            if self._username:
+                await self._client.login(self._username, self._password)
         except (aiosmtplib.SMTPException, OSError) as error:
             raise TransportUnavailable(
                 f"mail server {self._client.hostname}:{self._client.port} unavailable: {error}"

@@ -60,10 +60,6 @@ class NotificationActivities:
         self.lease = lease
         """Longer than a batch can take to send; after it a claim is considered abandoned."""
 
-    @property
-    def outbox_dir(self) -> str:
-        return str(self.settings.data_dir / "outbox")
-
     def transport(self) -> Transport:
         s = self.settings
         if s.smtp_host:
@@ -86,7 +82,7 @@ class NotificationActivities:
         token = f"{uuid.uuid4()}"
         delivered = 0
         while True:
-            batch = await asyncio.to_thread(self._claim, request.event_key, token)
+            batch = await asyncio.to_thread(self.claim, request.event_key, token)
             if not batch:
                 return delivered
             sent, retry_later = await self._send_batch(batch, token)
@@ -106,13 +102,19 @@ class NotificationActivities:
         try:
             async with self.transport() as transport:
                 for mail in batch:
-                    message = compose(mail, mail_from=self.settings.mail_from)
+                    message = compose(
+                        mail,
+                        mail_from=self.settings.mail_from,
+                        readable=transport.name == "eml",
+                    )
                     try:
                         how = await transport.send(mail, message)
                     except RecipientRefused as refusal:
                         open_keys.discard(mail.key)
                         if refusal.permanent:
-                            await asyncio.to_thread(self._finish, mail.key, token, FAILED, str(refusal))
+                            await asyncio.to_thread(
+                                self._finish, mail.key, token, FAILED, str(refusal)
+                            )
                         else:
                             temporary.append(str(refusal))
                             await asyncio.to_thread(self._release, [mail.key], token, str(refusal))
@@ -126,14 +128,16 @@ class NotificationActivities:
             # Unreachable server, cancellation, anything: what was not sent is pending again.
             if open_keys:
                 await asyncio.shield(
-                    asyncio.to_thread(self._release, sorted(open_keys), token, repr(error))
+                    asyncio.to_thread(self._release, sorted(open_keys), token, _describe(error))
                 )
             raise
         return sent, temporary
 
     # --- Database steps (blocking; run in a thread) -----------------------------------------
 
-    def _claim(self, event_key: str | None, token: str) -> list[Outgoing]:
+    def claim(self, event_key: str | None, token: str) -> list[Outgoing]:
+        """Take up to ``batch_size`` deliverable rows for ``token`` (pending, or claimed by a
+        deliverer whose lease ran out) and return them as mails to send."""
         now = utcnow()
         claimable = or_(
             col(NotificationRow.status) == PENDING,
@@ -184,7 +188,9 @@ class NotificationActivities:
                 .values(**values)
             )
             if not result.rowcount:
-                log.warning("notification %s was re-claimed while being sent (lease too short?)", key)
+                log.warning(
+                    "notification %s was re-claimed while being sent (lease too short?)", key
+                )
 
     def _release(self, keys: list[str], token: str, error: str) -> None:
         with write_session(self.engine) as session:
@@ -193,3 +199,7 @@ class NotificationActivities:
                 .where(col(NotificationRow.key).in_(keys), col(NotificationRow.claimed_by) == token)
                 .values(status=PENDING, claimed_by=None, claimed_until=None, last_error=error)
             )
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -13,7 +13,7 @@ and the worker's event loop stays free for workflow tasks.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -27,12 +27,14 @@ from activities.tables import (
     InstituteRow,
     NotificationRow,
     ObjectionRow,
+    table_of,
     utcnow,
 )
 from activities.templates import parse_moment
 from idri.settings import Settings, get_settings
 from models.case import Stage
 from models.records import ActivityName, EventRecord, Recipient
+from models.time import CST, end_of_day
 
 EVALUATION_RESULTS = {
     "rate_good": "good",
@@ -60,14 +62,16 @@ class RegistryActivities:
     def record_sync(self, record: EventRecord) -> bool:
         """The activity's body; True when this call wrote the event, False if it already was."""
         now = utcnow()
+        # Rendered before the transaction opens: SQLite's write lock is held only to write.
+        mails = [self.outbox_row(record, recipient, now) for recipient in record.recipients]
         with write_session(self.engine) as session:
             if not _insert_event(session, record, now):
                 return False
             _upsert_institute(session, record, now)
             _write_evaluation(session, record)
             _write_objection(session, record)
-            for recipient in record.recipients:
-                self._queue(session, record, recipient, now)
+            for values in mails:
+                insert_ignoring_duplicates(session, table_of(NotificationRow), values, ["key"])
             return True
 
     def address_of(self, recipient: Recipient, district: str) -> tuple[str | None, str | None]:
@@ -86,39 +90,35 @@ class RegistryActivities:
         who = f"{recipient.role} {recipient.name}".strip()
         return None, f"the {who} has no e-mail address"
 
-    def _queue(
-        self, session: Session, record: EventRecord, recipient: Recipient, now: datetime
-    ) -> None:
+    def outbox_row(
+        self, record: EventRecord, recipient: Recipient, now: datetime
+    ) -> dict[str, object]:
+        """The outbox row telling ``recipient`` about ``record``, with its rendered mail."""
         address, problem = self.address_of(recipient, record.snapshot.district)
         key = f"{record.key}/{recipient.role}/{address or recipient.name or '-'}"
         mail = render(record, recipient, bureau_email=self.settings.bureau_email)
-        insert_ignoring_duplicates(
-            session,
-            NotificationRow.__table__,
-            {
-                "key": key,
-                "event_key": record.key,
-                "case_id": record.snapshot.case_id,
-                "role": recipient.role,
-                "name": recipient.name,
-                "address": address,
-                "subject": mail.subject,
-                "body": mail.body,
-                # Recorded, not dropped: the outbox shows who could not be told and why.
-                "status": "pending" if address else "undeliverable",
-                "attempts": 0,
-                "last_error": problem,
-                "created_at": now,
-                "message_id": message_id(key, self.settings.mail_from),
-            },
-            ["key"],
-        )
+        return {
+            "key": key,
+            "event_key": record.key,
+            "case_id": record.snapshot.case_id,
+            "role": recipient.role,
+            "name": recipient.name,
+            "address": address,
+            "subject": mail.subject,
+            "body": mail.body,
+            # Recorded, not dropped: the outbox shows who could not be told and why.
+            "status": "pending" if address else "undeliverable",
+            "attempts": 0,
+            "last_error": problem,
+            "created_at": now,
+            "message_id": message_id(key, self.settings.mail_from),
+        }
 
 
 def _insert_event(session: Session, record: EventRecord, now: datetime) -> bool:
     return insert_ignoring_duplicates(
         session,
-        EventRow.__table__,
+        table_of(EventRow),
         {
             "key": record.key,
             "case_id": record.snapshot.case_id,
@@ -141,20 +141,27 @@ def _insert_event(session: Session, record: EventRecord, now: datetime) -> bool:
 
 def _upsert_institute(session: Session, record: EventRecord, now: datetime) -> None:
     snapshot = record.snapshot
-    row = session.get(InstituteRow, snapshot.case_id, with_for_update=True)
-    if row is None:
-        row = InstituteRow(
-            case_id=snapshot.case_id,
-            organisation=snapshot.organisation,
-            district=snapshot.district,
-            direction=snapshot.direction,
-            level=snapshot.level.value,
-            stage=snapshot.stage.value,
-            workflow_id=record.workflow_id,
-            last_event_seq=-1,
-            updated_at=now,
-        )
-    elif row.last_event_seq > record.seq:
+    # Insert-if-absent first, so two first events of a new case cannot both try to create it;
+    # then lock the row and apply the snapshot unless a newer event already did.
+    insert_ignoring_duplicates(
+        session,
+        table_of(InstituteRow),
+        {
+            "case_id": snapshot.case_id,
+            "organisation": snapshot.organisation,
+            "district": snapshot.district,
+            "direction": snapshot.direction,
+            "level": snapshot.level.value,
+            "stage": snapshot.stage.value,
+            "workflow_id": record.workflow_id,
+            "last_event_seq": -1,
+            "updated_at": now,
+        },
+        ["case_id"],
+    )
+    row = session.get(InstituteRow, snapshot.case_id, with_for_update=True, populate_existing=True)
+    assert row is not None  # inserted above or already there
+    if row.last_event_seq > record.seq:
         return  # an older event arriving late must not undo a newer state
     row.organisation = snapshot.organisation
     row.district = snapshot.district
@@ -175,13 +182,23 @@ def _upsert_institute(session: Session, record: EventRecord, now: datetime) -> N
     session.flush()
 
 
+def deadline_of(value: str | None) -> datetime | None:
+    """A deadline from ``details``: an aware datetime as is, a naive one in Beijing time, and a
+    bare date as the end of that day in Beijing ("by 30 June" ends at midnight)."""
+    moment = parse_moment(value)
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo else moment.replace(tzinfo=CST)
+    if isinstance(moment, date):
+        return end_of_day(moment)
+    return None
+
+
 def _write_evaluation(session: Session, record: EventRecord) -> None:
     result = EVALUATION_RESULTS.get(record.event)
     if record.event == "record_national_outcome":
         result = record.snapshot.level.value  # national, or still municipal
     if result is None:
         return
-    deadline = parse_moment(record.details.get("deadline"))
     session.add(
         EvaluationRow(
             event_key=record.key,
@@ -189,7 +206,7 @@ def _write_evaluation(session: Session, record: EventRecord) -> None:
             at=record.at,
             result=result,
             note=record.details.get("note", record.reason),
-            deadline=deadline if isinstance(deadline, datetime) and deadline.tzinfo else None,
+            deadline=deadline_of(record.details.get("deadline")),
             actor=record.actor,
         )
     )
@@ -206,7 +223,7 @@ def _write_objection(session: Session, record: EventRecord) -> None:
                 case_id=record.snapshot.case_id,
                 objection_no=int(number) if number and number.isdigit() else None,
                 objector=details.get("objector", ""),
-                reason=details.get("objection_reason", record.reason),
+                reason=record.reason,
                 lodged_at=record.at,
             )
         )

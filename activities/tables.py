@@ -8,9 +8,9 @@ recorded event, keyed ``<workflow id>#<seq>`` so a retried or replayed activity 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Index, Text
+from sqlalchemy import JSON, DateTime, Index, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -46,6 +46,11 @@ def _time(*, index: bool = False, nullable: bool = True) -> Any:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for ``INSERT ... ON CONFLICT`` statements."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by table=True
 
 
 class InstituteRow(SQLModel, table=True):

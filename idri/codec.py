@@ -141,14 +141,14 @@ class EncryptionCodec(PayloadCodec):
             EncryptionConfigError: when a key is malformed or the current key id is missing.
         """
         encoded = settings.encryption_keys
+        current = settings.encryption_key_id or None
         if not encoded:
-            if settings.encryption_key_id:
+            if current:
                 raise EncryptionConfigError(
-                    f"IDRI_ENCRYPTION_KEY_ID is {settings.encryption_key_id!r} but "
-                    "IDRI_ENCRYPTION_KEYS is empty; add the key (JSON: {\"<id>\": \"<base64>\"})"
+                    f"IDRI_ENCRYPTION_KEY_ID is {current!r} but IDRI_ENCRYPTION_KEYS is empty; "
+                    'add the key (JSON: {"<id>": "<base64>"})'
                 )
             return None
-        current = settings.encryption_key_id
         if current is None:
             if len(encoded) > 1:
                 raise EncryptionConfigError(

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +73,29 @@ class Settings(BaseSettings):
     national_min_stable_years: int = Field(2, ge=0)
     """Stable operation needed (from designation) before a national recommendation."""
 
+    # --- Schedules: the annual round and the evaluation sweep (idri/schedules.py) -------------
+    case_source: Literal["registry", "visibility"] = "registry"
+    """Where the scheduled workflows find cases: the registry database, or Temporal visibility
+    (search attributes; needs a server with visibility, not the time-skipping test server)."""
+    sweep_hour: int = Field(8, ge=0, le=23)
+    """The evaluation sweep runs daily at this hour, Beijing time."""
+    sweep_every: str | None = None
+    """A duration such as ``10m`` that replaces the daily sweep by an interval (demos)."""
+    sweep_page_size: int = Field(500, ge=1, le=10_000)
+    """Institutes looked at per activity call of the sweep."""
+    sweep_pages_per_run: int = Field(10, ge=1)
+    """Pages per sweep workflow run before it continues as new."""
+    sweep_concurrency: int = Field(20, ge=1, le=500)
+    """Evaluations opened at the same time within a page."""
+
+    # --- The plan's goals (idri report) ----------------------------------------------------
+    goal_2022_municipal_min: int = Field(5, ge=0)
+    goal_2022_municipal_max: int = Field(8, ge=0)
+    goal_2025_municipal_min: int = Field(12, ge=0)
+    """"A further batch" by 2025: our reading, 12 municipal institutes in all."""
+    goal_2025_national_min: int = Field(2, ge=0)
+    """"Several national ones" by 2025: our reading, at least 2."""
+
     # --- Identity of the operator (the CLI's --as overrides it) ------------------------------
     actor: str = "operator"
 
@@ -97,12 +121,19 @@ class Settings(BaseSettings):
     """Bearer token the codec server demands. Unset: it answers callers on this machine only."""
     codec_cors_origin: str = "http://localhost:8233"
     """Web UI origin(s) whose pages may call the codec server (comma-separated)."""
-    codec_port: int = Field(8081, ge=1, le=65535)
+    codec_port: int = Field(default=8081, ge=1, le=65535)
     """Port of the codec server (``python -m idri.codec_server``)."""
 
     @field_validator("notice_period_override")
     @classmethod
     def _check_override(cls, value: str | None) -> str | None:
+        if value:
+            parse_duration(value)
+        return value or None
+
+    @field_validator("sweep_every")
+    @classmethod
+    def _check_sweep_every(cls, value: str | None) -> str | None:
         if value:
             parse_duration(value)
         return value or None

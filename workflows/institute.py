@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Recommendation,
         RectificationReport,
         ReviewEntry,
+        Role,
         SiteInspection,
         Stage,
         Withdrawal,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from models.catalog import DIRECTIONS, DISTRICTS
     from models.deadlines import next_deadline, reminders_already_past
     from models.notifications import ROUTES, publication_for
+    from models.permissions import permission_refusal
     from models.records import (
         ActivityName,
         CaseSnapshot,
@@ -66,6 +68,10 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
     )
     from models.time import add_years, cst_date, end_of_day, round_year_for
+
+BEFORE_NOTICE = frozenset(
+    {Stage.SURVEYED, Stage.PLAN_SUBMITTED, Stage.RECOMMENDED, Stage.UNDER_REVIEW}
+)
 
 HISTORY_CARRIED = 200
 """History entries carried across continue-as-new; the registry's audit trail keeps them all."""
@@ -118,7 +124,8 @@ class InstituteWorkflow:
         self._lock = asyncio.Lock()
         self._version = 0
         """Bumped after every recorded event; the main loop re-plans its timer on a change."""
-        self._events_this_run = 0
+        self._cycle_completed = False
+        """The case reached ``designated`` in this run: a new evaluation cycle begins."""
         self._deliveries: list[asyncio.Task[Any]] = []
 
     # --- The main loop: timers ------------------------------------------------------------
@@ -161,7 +168,10 @@ class InstituteWorkflow:
                 await self._on_deadline(deadline, seen)
         await workflow.wait_condition(workflow.all_handlers_finished)
         # Mails of this run go out before it ends: nothing is lost if the mail server is down.
-        await asyncio.gather(*self._deliveries)
+        # A delivery that failed for good stays pending in the outbox; the case goes on.
+        for failure in await asyncio.gather(*self._deliveries, return_exceptions=True):
+            if isinstance(failure, BaseException):
+                workflow.logger.warning("notification delivery failed: %s", failure)
         if self._case.stage.terminal:
             return self.status()
         workflow.continue_as_new(InstituteInput(self._case.survey, carried=self._compacted()))
@@ -169,7 +179,7 @@ class InstituteWorkflow:
     def _time_to_continue(self) -> bool:
         """Continue-as-new at every evaluation cycle (each return to ``designated``) and whenever
         the server suggests it, so a case that lives 30 years keeps each run's history small."""
-        if self._events_this_run and self._case.stage is Stage.DESIGNATED:
+        if self._cycle_completed and self._case.stage is Stage.DESIGNATED:
             return True
         return workflow.info().is_continue_as_new_suggested()
 
@@ -248,6 +258,8 @@ class InstituteWorkflow:
         expert: ReviewEntry | None = None,
     ) -> None:
         from_stage = self._case.stage
+        if new_stage is Stage.DESIGNATED and from_stage is not Stage.DESIGNATED:
+            self._cycle_completed = True
         if new_stage is not from_stage:
             self._case.stage = new_stage
             self._case.stage_entered_at = workflow.now()
@@ -299,6 +311,7 @@ class InstituteWorkflow:
             ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
         )
         if record.recipients:
+            self._deliveries = [t for t in self._deliveries if not t.done()]
             self._deliveries.append(
                 asyncio.create_task(
                     workflow.execute_activity(
@@ -317,7 +330,6 @@ class InstituteWorkflow:
                 summary=f"publish {publication}",
                 **DURABLE,
             )
-        self._events_this_run += 1
         self._version += 1
         self._publish_search_attributes()
 
@@ -427,12 +439,15 @@ class InstituteWorkflow:
         return lifecycle.allowed_actions(self._case, self._policy or Policy(), workflow.now())
 
     def _check(self, trigger: str, actor: Actor) -> None:
-        """Refuse an action the stage or a guard forbids, or an actor without a name."""
+        """Refuse an action the stage, a guard or the actor's role forbids."""
         if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
             raise refuse("every action needs the operator's identity (--as or IDRI_ACTOR)")
         reason = lifecycle.refusal(self._case, self._policy or Policy(), workflow.now(), trigger)
         if reason:
             raise refuse(reason)
+        denied = permission_refusal(actor, trigger, self._case)
+        if denied:
+            raise refuse(f"permission denied: {denied}")
 
     async def _act(
         self,
@@ -464,7 +479,7 @@ class InstituteWorkflow:
         """Consequences of reaching a stage that need more than the trigger's own data."""
         case, policy, now = self._case, self._policy, workflow.now()
         assert policy is not None
-        if new_stage is Stage.PUBLIC_NOTICE:
+        if new_stage is Stage.PUBLIC_NOTICE and case.stage is not Stage.PUBLIC_NOTICE:
             notice = await workflow.execute_activity(
                 ActivityName.NOTICE_PERIOD,
                 NoticeRequest(now, policy.notice_working_days, policy.notice_override_seconds),
@@ -578,6 +593,10 @@ class InstituteWorkflow:
         score = review.score
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
             raise refuse(f"a score is a number from 0 to 100, not {score!r}")
+        if review.actor.role is Role.EXPERT and review.actor.name != review.expert.strip():
+            raise refuse(
+                f"{review.actor.name} may submit only their own review, not {review.expert}'s"
+            )
         entry = next((r for r in self._case.reviews if r.expert == review.expert.strip()), None)
         if entry is None:
             assigned = ", ".join(r.expert for r in self._case.reviews) or "nobody"
@@ -626,7 +645,7 @@ class InstituteWorkflow:
                 len(self._case.objections) + 1, objection.objector, objection.reason, workflow.now()
             )
             self._case.objections.append(entry)
-            return {"objection_id": str(entry.id)}
+            return {"objection_id": str(entry.id), "objector": entry.objector}
 
         return await self._act("lodge_objection", objection.actor, objection.reason, change)
 
@@ -638,7 +657,7 @@ class InstituteWorkflow:
                 f"the public notice of case {self._case.case_id} closed on "
                 f"{cst_date(notice.end - timedelta(seconds=1))}; objections are no longer accepted"
             )
-        if self._case.stage is not Stage.PUBLIC_NOTICE and self._case.notice is not None:
+        if self._case.stage not in BEFORE_NOTICE | {Stage.PUBLIC_NOTICE}:
             raise refuse(
                 f"case {self._case.case_id} is in stage '{self._case.stage.value}': its public "
                 "notice has closed and objections are no longer accepted"
@@ -707,7 +726,7 @@ class InstituteWorkflow:
             details = {"result": result.value, "cycle": str(self._case.evaluation_cycle + 1)}
             if result is EvaluationResult.RECTIFY:
                 due = (
-                    end_of_day(evaluation.deadline)
+                    end_of_day(date.fromisoformat(evaluation.deadline))
                     if evaluation.deadline
                     else workflow.now() + timedelta(days=self._policy.rectification_period_days)
                 )
@@ -732,7 +751,13 @@ class InstituteWorkflow:
         if evaluation.deadline is not None:
             if result is not EvaluationResult.RECTIFY:
                 raise refuse("a deadline belongs only to a rectification result")
-            if end_of_day(evaluation.deadline) <= workflow.now():
+            try:
+                deadline = date.fromisoformat(evaluation.deadline)
+            except (TypeError, ValueError):
+                raise refuse(
+                    f"the deadline {evaluation.deadline!r} is not a date such as 2027-06-30"
+                ) from None
+            if end_of_day(deadline) <= workflow.now():
                 raise refuse(f"the rectification deadline {evaluation.deadline} is already past")
 
     @workflow.update

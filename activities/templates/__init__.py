@@ -8,7 +8,7 @@ China Standard Time.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,9 +18,21 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 from models.time import CST
 
+# Spelled out rather than strftime("%B"), which follows the process locale.
 _EN_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @cache
@@ -63,11 +75,8 @@ def parse_moment(value: object) -> datetime | date | None:
         return value
     text = str(value).strip()
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return date.fromisoformat(text)
+        # A bare date stays a date (datetime.fromisoformat would make it midnight).
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -102,6 +111,19 @@ def iso_day(value: object) -> str:
     return day.isoformat() if day else ""
 
 
+def last_day(value: object) -> date | None:
+    """The last day (Beijing) before an exclusive end instant.
+
+    Periods and deadlines end at midnight Beijing time after their last day (``end_of_day``), so
+    a notice ending at 2025-06-11T00:00+08:00 runs through 10 June; that is the day people read.
+    """
+    moment = parse_moment(value)
+    if isinstance(moment, datetime):
+        local = moment.astimezone(CST) if moment.tzinfo else moment
+        return (local - timedelta(microseconds=1)).date()
+    return moment
+
+
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("activities", "templates"),
@@ -111,7 +133,9 @@ def _environment(autoescape: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(zh_date=zh_date, en_date=en_date, cst_time=cst_time, iso_day=iso_day)
+    env.filters.update(
+        zh_date=zh_date, en_date=en_date, cst_time=cst_time, iso_day=iso_day, last_day=last_day
+    )
     env.globals.update(label=label, district=district, direction=direction)
     return env
 

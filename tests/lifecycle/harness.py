@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from idri.settings import Settings
@@ -30,8 +32,8 @@ from models.case import (
     ObjectionResolution,
     Outcome,
     PlanSubmission,
-    RectificationReport,
     Recommendation,
+    RectificationReport,
     Role,
     SiteInspection,
     Stage,
@@ -43,8 +45,6 @@ from workflows.institute import InstituteWorkflow, workflow_id
 
 DISTRICT_OFFICER = Actor("王科长", Role.DISTRICT_OFFICER, "binhai")
 BUREAU = Actor("李处长", Role.BUREAU_OFFICER)
-EXPERT_A = Actor("张教授", Role.EXPERT)
-EXPERT_B = Actor("陈工", Role.EXPERT)
 PLAN_SHA = "a" * 64
 
 
@@ -78,12 +78,14 @@ class Case:
 
     async def assign(self, expert: str = "张教授", org: str = "天津大学") -> CaseStatus:
         return await self.handle.execute_update(
-            InstituteWorkflow.assign_expert, ExpertAssignment(BUREAU, expert, org, "zhang@tju.edu.cn")
+            InstituteWorkflow.assign_expert,
+            ExpertAssignment(BUREAU, expert, org, "zhang@tju.edu.cn"),
         )
 
     async def review(self, expert: str = "张教授", score: float = 88) -> CaseStatus:
         return await self.handle.execute_update(
-            InstituteWorkflow.submit_review, ExpertReview(EXPERT_A, expert, score, "方案可行")
+            InstituteWorkflow.submit_review,
+            ExpertReview(Actor(expert, Role.EXPERT), expert, score, "方案可行"),
         )
 
     async def inspect(self, passed: bool = True) -> CaseStatus:
@@ -119,7 +121,8 @@ class Case:
 
     async def rectified(self) -> CaseStatus:
         return await self.handle.execute_update(
-            InstituteWorkflow.complete_rectification, RectificationReport(DISTRICT_OFFICER, "已整改")
+            InstituteWorkflow.complete_rectification,
+            RectificationReport(DISTRICT_OFFICER, "已整改"),
         )
 
     async def national(self, designated: bool) -> CaseStatus:
@@ -218,8 +221,16 @@ async def harness(
     settings = Settings(
         data_dir=data_dir, task_queue=f"idri-test-{uuid.uuid4().hex[:8]}", **overrides
     )
-    async with build_worker(env.client, settings):
-        yield Harness(env, settings)
+    h = Harness(env, settings)
+    try:
+        async with build_worker(env.client, settings):
+            yield h
+    finally:
+        # The test server skips time only while no task waits for a worker: a case left running
+        # after its worker stopped would hold the shared clock for every later test.
+        for case in h.cases:
+            with contextlib.suppress(RPCError):
+                await env.client.get_workflow_handle(case.handle.id).terminate("test finished")
 
 
 async def refused(call: Any) -> str:
@@ -245,6 +256,12 @@ async def record_history(case: Case, name: str) -> None:
 
     if os.environ.get("IDRI_RECORD_HISTORIES") != "1":
         return
-    history = await case.handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+    client = case.handle._client
+    first = client.get_workflow_handle(case.handle.id, run_id=case.handle.first_execution_run_id)
+    latest = client.get_workflow_handle(case.handle.id)
+    first_run = (await first.fetch_history()).to_json()
+    last_run = (await latest.fetch_history()).to_json()
+    (HISTORIES / f"{name}.json").write_text(first_run, "utf-8")
+    if last_run != first_run:
+        (HISTORIES / f"{name}-last-run.json").write_text(last_run, "utf-8")

@@ -30,7 +30,7 @@ async def test_good_standing_over_three_cycles_continues_as_new_each_cycle(
             await _open_when_due(h, case)
             status = await case.evaluate(EvaluationResult.GOOD)
             assert status.stage is Stage.DESIGNATED
-            assert status.next_evaluation_due == add_years(await h.now(), 3)
+            assert cst_date(status.next_evaluation_due) == cst_date(add_years(await h.now(), 3))  # type: ignore[arg-type]
             latest = h.client.get_workflow_handle(case.handle.id)
             await h.env.sleep(timedelta(minutes=1))
             runs.add((await latest.describe()).run_id)
@@ -69,7 +69,7 @@ async def test_a_rectification_that_succeeds_returns_to_good_standing(
         await case.designated()
         await _open_when_due(h, case)
         deadline = cst_date(await h.now()) + timedelta(days=90)
-        status = await case.evaluate(EvaluationResult.RECTIFY, deadline=deadline)
+        status = await case.evaluate(EvaluationResult.RECTIFY, deadline=deadline.isoformat())
         assert status.stage is Stage.RECTIFYING
         assert status.rectification_due is not None
         assert cst_date(status.rectification_due - timedelta(seconds=1)) == deadline
@@ -123,7 +123,8 @@ async def test_a_national_recommendation_needs_two_years_of_stable_operation(
         assert await case.stage() is Stage.UNDER_EVALUATION
         await case.evaluate(EvaluationResult.GOOD)
 
-        await _open_when_due(h, case)
+        await h.advance_to(add_years(status.designated_at, 2) + timedelta(days=1))  # type: ignore[arg-type]
+        await case.open_evaluation()
         status = await case.evaluate(EvaluationResult.EXCELLENT)
         assert status.stage is Stage.NATIONAL_REVIEW
         status = await case.national(designated=True)
@@ -141,5 +142,3 @@ async def test_an_institute_not_designated_nationally_stays_municipal(
         await case.evaluate(EvaluationResult.EXCELLENT)
         status = await case.national(designated=False)
         assert (status.stage, status.level) == (Stage.DESIGNATED, Level.MUNICIPAL)
-
-

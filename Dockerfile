@@ -1,0 +1,27 @@
+# The idri image: the worker (default command) and the codec server (`python -m idri.codec_server`).
+# Built by docker-compose.yml; see docs/production.md.
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+FROM ${PYTHON_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Only what the package needs (no .git, no virtual environment, no local data).
+COPY pyproject.toml README.md ./
+COPY idri ./idri
+COPY models ./models
+COPY workflows ./workflows
+COPY activities ./activities
+COPY *.py ./
+RUN pip install . \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/idri --create-home idri
+
+# The worker's data directory (outbox, generated pages); compose mounts a named volume here.
+ENV IDRI_DATA_DIR=/var/lib/idri
+USER idri
+
+CMD ["python", "worker.py"]

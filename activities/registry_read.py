@@ -1,0 +1,238 @@
+"""The registry's read side, for the CLI, reports and the public pages.
+
+Plain functions over an engine returning frozen dataclasses (no ORM objects escape a session).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from activities.db import read_session
+from activities.tables import EventRow, InstituteRow, NotificationRow
+from models.case import Stage
+from models.time import cst_date
+
+REGISTRY_STAGES: tuple[Stage, ...] = (
+    Stage.DESIGNATED,
+    Stage.UNDER_EVALUATION,
+    Stage.RECTIFYING,
+    Stage.NATIONAL_REVIEW,
+)
+"""Stages of a designated institute still in the registry (名录)."""
+
+CountKey = Literal["district", "direction", "level", "year"]
+
+
+@dataclass(frozen=True)
+class Institute:
+    case_id: str
+    organisation: str
+    district: str
+    direction: str
+    level: str
+    stage: str
+    round_year: int | None
+    designated_at: datetime | None
+    last_evaluated_at: datetime | None
+    next_evaluation_due: datetime | None
+    delisted_at: datetime | None
+    previous_case_id: str | None
+
+    @property
+    def designation_year(self) -> int | None:
+        """Year of designation in Beijing (what "designated in 2025" means to the bureau)."""
+        return cst_date(self.designated_at).year if self.designated_at else None
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One line of a case's audit trail."""
+
+    key: str
+    case_id: str
+    seq: int
+    at: datetime
+    event: str
+    from_stage: str
+    to_stage: str
+    actor: str
+    role: str
+    reason: str
+    workflow_id: str
+    run_id: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    key: str
+    event_key: str
+    case_id: str
+    role: str
+    address: str | None
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    message_id: str
+    transport: str | None
+
+
+@dataclass(frozen=True)
+class RegistryCounts:
+    by_district: dict[str, int]
+    by_direction: dict[str, int]
+    by_level: dict[str, int]
+    by_year: dict[int, int]
+    """Designation year (Beijing time)."""
+    total: int
+
+
+def _institute(row: InstituteRow) -> Institute:
+    return Institute(
+        case_id=row.case_id,
+        organisation=row.organisation,
+        district=row.district,
+        direction=row.direction,
+        level=row.level,
+        stage=row.stage,
+        round_year=row.round_year,
+        designated_at=row.designated_at,
+        last_evaluated_at=row.last_evaluated_at,
+        next_evaluation_due=row.next_evaluation_due,
+        delisted_at=row.delisted_at,
+        previous_case_id=row.previous_case_id,
+    )
+
+
+def current_registry(engine: Engine) -> list[Institute]:
+    """Designated institutes still in the registry, in order of designation."""
+    query = select(InstituteRow).where(
+        col(InstituteRow.stage).in_([s.value for s in REGISTRY_STAGES]),
+        col(InstituteRow.designated_at).is_not(None),
+    )
+    with read_session(engine) as session:
+        rows = session.exec(
+            query.order_by(col(InstituteRow.designated_at), col(InstituteRow.case_id))
+        ).all()
+        return [_institute(r) for r in rows]
+
+
+def institutes(engine: Engine, *, stages: Sequence[Stage] | None = None) -> list[Institute]:
+    """Every case the registry knows (candidates too), optionally only in ``stages``."""
+    query = select(InstituteRow)
+    if stages is not None:
+        query = query.where(col(InstituteRow.stage).in_([s.value for s in stages]))
+    with read_session(engine) as session:
+        return [_institute(r) for r in session.exec(query.order_by(col(InstituteRow.case_id)))]
+
+
+def institute(engine: Engine, case_id: str) -> Institute | None:
+    with read_session(engine) as session:
+        row = session.get(InstituteRow, case_id)
+        return _institute(row) if row else None
+
+
+def _trail(row: EventRow) -> TrailEntry:
+    return TrailEntry(
+        key=row.key,
+        case_id=row.case_id,
+        seq=row.seq,
+        at=row.at,
+        event=row.event,
+        from_stage=row.from_stage,
+        to_stage=row.to_stage,
+        actor=row.actor,
+        role=row.role,
+        reason=row.reason,
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        details=dict(row.details or {}),
+    )
+
+
+def audit_trail(engine: Engine, case_id: str) -> list[TrailEntry]:
+    """Every recorded event of a case, across all its workflow runs, oldest first."""
+    query = (
+        select(EventRow)
+        .where(EventRow.case_id == case_id)
+        .order_by(col(EventRow.seq), col(EventRow.key))
+    )
+    with read_session(engine) as session:
+        return [_trail(r) for r in session.exec(query)]
+
+
+def event(engine: Engine, key: str) -> TrailEntry | None:
+    """One recorded event by its key (``<workflow id>#<seq>``)."""
+    with read_session(engine) as session:
+        row = session.get(EventRow, key)
+        return _trail(row) if row else None
+
+
+def events_of_kind(engine: Engine, kind: str) -> list[TrailEntry]:
+    """Every recorded event of one kind (e.g. all ``approve``), oldest first."""
+    query = (
+        select(EventRow).where(EventRow.event == kind).order_by(col(EventRow.at), col(EventRow.key))
+    )
+    with read_session(engine) as session:
+        return [_trail(r) for r in session.exec(query)]
+
+
+def outbox(
+    engine: Engine, *, case_id: str | None = None, status: str | None = None
+) -> list[OutboxEntry]:
+    """Notifications, oldest first, optionally of one case or in one status."""
+    query = select(NotificationRow)
+    if case_id is not None:
+        query = query.where(NotificationRow.case_id == case_id)
+    if status is not None:
+        query = query.where(NotificationRow.status == status)
+    query = query.order_by(col(NotificationRow.created_at), col(NotificationRow.key))
+    with read_session(engine) as session:
+        return [
+            OutboxEntry(
+                key=r.key,
+                event_key=r.event_key,
+                case_id=r.case_id,
+                role=r.role,
+                address=r.address,
+                subject=r.subject,
+                status=r.status,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                sent_at=r.sent_at,
+                message_id=r.message_id,
+                transport=r.transport,
+            )
+            for r in session.exec(query)
+        ]
+
+
+def counts(engine: Engine, by: CountKey) -> dict[str, int]:
+    """Institutes in the current registry per district, direction, level or designation year."""
+    registry = current_registry(engine)
+    tally: Counter[str] = Counter(
+        str(i.designation_year) if by == "year" else getattr(i, by) for i in registry
+    )
+    return dict(sorted(tally.items()))
+
+
+def registry_counts(engine: Engine) -> RegistryCounts:
+    """All four counts of the current registry at once (one read)."""
+    registry = current_registry(engine)
+    years: Counter[int] = Counter(i.designation_year for i in registry if i.designation_year)
+    return RegistryCounts(
+        by_district=dict(sorted(Counter(i.district for i in registry).items())),
+        by_direction=dict(sorted(Counter(i.direction for i in registry).items())),
+        by_level=dict(sorted(Counter(i.level for i in registry).items())),
+        by_year=dict(sorted(years.items())),
+        total=len(registry),
+    )

