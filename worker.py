@@ -8,6 +8,7 @@ Several workers on the same task queue share the load; each is stateless.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -77,12 +78,21 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     added = await ensure_search_attributes(client)
     if added:
         log.info("search attributes registered", names=added)
+    if settings.install_schedules:
+        from idri.schedules import install_schedules
+
+        changed = await install_schedules(client, settings)
+        log.info("schedules installed", changed=changed)
     stop = stop or asyncio.Event()
     worker = build_worker(client, settings)
     log.info("worker started", task_queue=settings.task_queue, namespace=client.namespace)
     async with worker:
         await stop.wait()
     log.info("worker stopped")
+    # Free the SDK's native worker and client now, not during interpreter shutdown, where
+    # their finalizers have been seen to abort the process.
+    del worker, client
+    gc.collect()
 
 
 def main() -> None:

@@ -117,6 +117,8 @@ class DevServer:
     ui_port: int | None = None
     """Web UI port; by default ``port + 1000`` (8233), as the CLI does."""
     headless: bool = False
+    namespace: str = "default"
+    """Created at launch when not ``default`` (which always exists)."""
     codec_endpoint: str | None = None
     """Remote codec the Web UI calls to show decrypted payloads (``idri.codec_server``)."""
     extra_args: Sequence[str] = ()
@@ -160,6 +162,8 @@ class DevServer:
         ]
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]
+        if self.namespace != "default":
+            args += ["--namespace", self.namespace]
         if self.headless:
             args.append("--headless")
         else:
@@ -189,9 +193,12 @@ class DevServer:
                 # Its own session: Ctrl-C reaches `idri up`, which stops the worker first and
                 # then this server, instead of both at once.
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             self._write_pid_file()
+        except OSError as error:
+            self._release()
+            raise DevServerError(f"cannot start the Temporal dev server: {error}") from error
         except BaseException:
             self._release()
             raise
@@ -265,7 +272,7 @@ class DevServer:
         self._lock.flush()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the server answers gRPC calls in the ``default`` namespace.
+        """Wait until the server answers gRPC calls in its namespace.
 
         Raises:
             DevServerError: the server exited, or did not answer within ``timeout`` seconds.
@@ -283,7 +290,7 @@ class DevServer:
                 try:
                     client = await Client.connect(self.address)
                     await client.workflow_service.describe_namespace(
-                        DescribeNamespaceRequest(namespace="default")
+                        DescribeNamespaceRequest(namespace=self.namespace)
                     )
                     return
                 except Exception as error:

@@ -39,7 +39,13 @@ from activities.registry_read import Institute, events_of_kind, institutes, regi
 from activities.schedules import overdue_in_registry
 from activities.tables import EventRow
 from models.case import Stage
-from models.duplicates import CaseRef, DuplicateWarning, duplicate_warnings
+from models.duplicates import (
+    CaseRef,
+    DuplicateWarning,
+    Scope,
+    duplicate_warning,
+    duplicate_warnings,
+)
 from models.schedules import OVERDUE_KINDS
 from models.time import CST, cst_date, end_of_day
 
@@ -193,11 +199,28 @@ async def build_report(
             for i in overdue
         ],
         durations=_durations(stays),
-        duplicates=duplicate_warnings(
-            CaseRef(i.case_id, i.organisation, i.district, i.direction, Stage(i.stage))
-            for i in everything
-        ),
+        duplicates=duplicate_warnings(_ref(i) for i in everything),
         notes=notes,
+    )
+
+
+def case_duplicate_warning(
+    engine: Engine, case_id: str, *, scope: Scope = "district"
+) -> DuplicateWarning | None:
+    """The duplicate construction warning of one case, for the case view (``idri status``):
+    the designated institutes and open applications its district has in its direction."""
+    everything = [_ref(i) for i in institutes(engine)]
+    case = next((c for c in everything if c.case_id == case_id), None)
+    return duplicate_warning(case, everything, scope=scope) if case else None
+
+
+def _ref(institute: Institute) -> CaseRef:
+    return CaseRef(
+        institute.case_id,
+        institute.organisation,
+        institute.district,
+        institute.direction,
+        Stage(institute.stage),
     )
 
 

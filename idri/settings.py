@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     """Stable operation needed (from designation) before a national recommendation."""
 
     # --- Schedules: the annual round and the evaluation sweep (idri/schedules.py) -------------
+    install_schedules: bool = False
+    """``python worker.py`` installs (or updates) the schedules on start: on for a cluster, where
+    no ``idri up`` runs; installing is idempotent, so several workers may do it at once."""
     case_source: Literal["registry", "visibility"] = "registry"
     """Where the scheduled workflows find cases: the registry database, or Temporal visibility
     (search attributes; needs a server with visibility, not the time-skipping test server)."""

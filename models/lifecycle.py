@@ -58,9 +58,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     # Survey, creation plan and the district's recommendation.
     _row("submit_plan", [S.SURVEYED, S.PLAN_SUBMITTED], S.PLAN_SUBMITTED),
     _row("recommend", S.PLAN_SUBMITTED, S.RECOMMENDED),
-    _row("miss_round", [S.SURVEYED, S.PLAN_SUBMITTED], S.LAPSED, conditions=["out_of_rounds"]),
-    _row("miss_round", S.SURVEYED, S.SURVEYED, unless=["out_of_rounds"]),
-    _row("miss_round", S.PLAN_SUBMITTED, S.PLAN_SUBMITTED, unless=["out_of_rounds"]),
+    _row("miss_round", [S.SURVEYED, S.PLAN_SUBMITTED], S.LAPSED, conditions=["last_round"]),
+    _row("miss_round", S.SURVEYED, S.SURVEYED, unless=["last_round"]),
+    _row("miss_round", S.PLAN_SUBMITTED, S.PLAN_SUBMITTED, unless=["last_round"]),
     # Expert review, site inspection and the comprehensive evaluation (成熟一家、创建一家).
     _row("assign_expert", [S.RECOMMENDED, S.UNDER_REVIEW], S.UNDER_REVIEW),
     _row("submit_review", S.UNDER_REVIEW, S.UNDER_REVIEW),
@@ -72,10 +72,26 @@ TRANSITIONS: list[dict[str, Any]] = [
     _row("lodge_objection", S.PUBLIC_NOTICE, S.PUBLIC_NOTICE),
     _row("close_notice", S.PUBLIC_NOTICE, S.DESIGNATED, unless=["has_open_objection"]),
     _row("close_notice", S.PUBLIC_NOTICE, S.INVESTIGATING, conditions=["has_open_objection"]),
-    _row("uphold_objection", [S.PUBLIC_NOTICE, S.INVESTIGATING], S.REJECTED),
-    _row("dismiss_objection", S.PUBLIC_NOTICE, S.PUBLIC_NOTICE),
-    _row("dismiss_objection", S.INVESTIGATING, S.DESIGNATED, unless=["has_open_objection"]),
-    _row("dismiss_objection", S.INVESTIGATING, S.INVESTIGATING, conditions=["has_open_objection"]),
+    _row(
+        "uphold_objection",
+        [S.PUBLIC_NOTICE, S.INVESTIGATING],
+        S.REJECTED,
+        conditions=["has_open_objection"],
+    ),
+    _row("dismiss_objection", S.PUBLIC_NOTICE, S.PUBLIC_NOTICE, conditions=["has_open_objection"]),
+    _row(
+        "dismiss_objection",
+        S.INVESTIGATING,
+        S.DESIGNATED,
+        conditions=["has_open_objection"],
+        unless=["several_open_objections"],
+    ),
+    _row(
+        "dismiss_objection",
+        S.INVESTIGATING,
+        S.INVESTIGATING,
+        conditions=["several_open_objections"],
+    ),
     # Tracking evaluation (跟踪评估) every few years.
     _row(
         "open_evaluation", S.DESIGNATED, S.UNDER_EVALUATION, conditions=["evaluation_window_open"]
@@ -146,10 +162,15 @@ GUARDS: dict[str, Guard] = {
         lambda case, policy, now: bool(case.open_objections()),
         lambda case, policy, now: "no objection is open",
     ),
-    "out_of_rounds": Guard(
-        lambda case, policy, now: case.missed_rounds >= policy.max_missed_rounds,
+    "several_open_objections": Guard(
+        lambda case, policy, now: len(case.open_objections()) > 1,
+        lambda case, policy, now: "only one objection is open",
+    ),
+    "last_round": Guard(
+        # Asked before the miss is counted: this miss is the last one the policy allows.
+        lambda case, policy, now: case.missed_rounds + 1 >= policy.max_missed_rounds,
         lambda case, policy, now: (
-            f"{case.missed_rounds} of {policy.max_missed_rounds} rounds missed"
+            f"{case.missed_rounds} of {policy.max_missed_rounds} rounds missed so far"
         ),
     ),
     "evaluation_window_open": Guard(

@@ -166,12 +166,15 @@ class InstituteWorkflow:
                 )
             except TimeoutError:
                 await self._on_deadline(deadline, seen)
-        await workflow.wait_condition(workflow.all_handlers_finished)
         # Mails of this run go out before it ends: nothing is lost if the mail server is down.
         # A delivery that failed for good stays pending in the outbox; the case goes on.
         for failure in await asyncio.gather(*self._deliveries, return_exceptions=True):
             if isinstance(failure, BaseException):
                 workflow.logger.warning("notification delivery failed: %s", failure)
+        # An update accepted while the mails went out finishes (and its own mails are sent)
+        # before the run ends; its result is carried into the next run.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._case.stage.terminal:
             return self.status()
         workflow.continue_as_new(InstituteInput(self._case.survey, carried=self._compacted()))
@@ -210,10 +213,10 @@ class InstituteWorkflow:
                     details={"lead_days": str(lead), "round_year": str(case.round_year)},
                 )
             elif deadline.kind == "round_deadline":
-                case.missed_rounds += 1
                 missed_round = case.round_year
                 assert missed_round is not None
                 new_stage = lifecycle.apply(case, policy, workflow.now(), "miss_round")
+                case.missed_rounds += 1
                 if not new_stage.terminal:
                     case.round_year = missed_round + 1
                     case.reminders_sent = []
@@ -387,6 +390,8 @@ class InstituteWorkflow:
         case = self._case
         awaited = ", ".join(self._allowed()) or "nothing (closed)"
         lines = [
+            f"**{case.survey.organisation}** · {DISTRICTS.get(case.survey.district).label} · "
+            f"{DIRECTIONS.get(case.survey.direction).label}",
             f"**Stage:** `{case.stage.value}` ({case.level.value})",
             f"**Awaiting:** {awaited}",
         ]
@@ -467,8 +472,9 @@ class InstituteWorkflow:
         async with self._lock:
             self._check(trigger, actor)
             assert self._policy is not None
-            details = (change() if change else None) or {}
+            # The machine decides on the case as it stands; the action's data comes after.
             new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
+            details = (change() if change else None) or {}
             await self._after(trigger, new_stage, details)
             await self._transition(
                 trigger, actor, new_stage, reason, details=details, expert=expert

@@ -38,11 +38,17 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """Modules of ``idri.cli`` that contribute commands, in the order ``idri --help`` shows them."""
 
-HELP = """Tianjin's industrial design research institutes (工业设计研究院), one case per candidate.
+HELP = """Tianjin's industrial design research institutes (工业设计研究院): one case per candidate, from survey to designation and the evaluations after it.
 
-Every action carries the operator's identity (--as or IDRI_ACTOR, --role, --district).
-Districts and directions are accepted as code, Chinese or English name. Exit status: 0 done,
-1 refused (reason on stderr), 2 wrong usage, 3 Temporal not reachable."""
+Every action carries the operator's identity: --as NAME (or IDRI_ACTOR), --role, and --district for district officers. Districts and directions are accepted as code, Chinese or English name.
+
+Exit status: 0 done; 1 refused, with the reason on stderr; 2 wrong usage; 3 Temporal not reachable."""
+
+EPILOG = (
+    "A case, step by step: survey add → plan submit → recommend → review assign → review submit "
+    "→ inspect → decide → (object → objection resolve) → designated → evaluate open → evaluate "
+    "record → (rectify done | national). `idri status CASE` says what the case awaits."
+)
 
 
 def load_command_module(name: str) -> ModuleType | None:
@@ -76,6 +82,7 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name="idri",
         help=HELP,
+        epilog=EPILOG,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_show_locals=False,

@@ -77,8 +77,7 @@ def settings() -> Settings:
         return get_settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors()
+            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
         )
         fail(f"invalid settings: {problems}")
 
@@ -100,7 +99,7 @@ AsOption = Annotated[
     typer.Option(
         "--as",
         envvar="IDRI_ACTOR",
-        help="Who is acting, written into the case's history [default: IDRI_ACTOR, else your login].",
+        help="Who is acting, written into the case's history (default: IDRI_ACTOR, else your login name).",
         rich_help_panel="Operator",
         show_default=False,
     ),
@@ -119,7 +118,7 @@ DistrictOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (ISO dates) instead of text.")]
 
 
 def operator(
@@ -207,11 +206,22 @@ def day(moment: datetime | None) -> str:
     return moment.astimezone(CST).date().isoformat() if moment else ""
 
 
+def allowed_text(status: CaseStatus) -> str:
+    """The actions a case allows now, or why there are none."""
+    if status.allowed_actions:
+        return ", ".join(status.allowed_actions)
+    if status.stage.terminal:
+        return "nothing (the case is closed)"
+    return "nothing until the next deadline"
+
+
 def parse_date(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise typer.BadParameter(f"{what} must be an ISO date like 2025-06-30, not {text!r}")
+        raise typer.BadParameter(
+            f"{what} must be an ISO date like 2025-06-30, not {text!r}"
+        ) from None
 
 
 # --- Talking to Temporal --------------------------------------------------------------------------
@@ -240,7 +250,13 @@ async def connect_client(configured: Settings) -> Client:
     except EncryptionConfigError as error:
         raise CliError(str(error)) from None
     except (RuntimeError, OSError, TimeoutError) as error:
-        reason = " ".join(str(error).split())[:200] or "no answer"
+        text = " ".join(str(error).split())
+        if "refused" in text.lower():
+            reason = "connection refused"
+        elif isinstance(error, TimeoutError):
+            reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:g}s"
+        else:
+            reason = text[:160] or type(error).__name__
         raise CliError(
             f"cannot reach Temporal at {address} ({reason}); start it with `idri up`, "
             "or point TEMPORAL_ADDRESS at your server",

@@ -18,7 +18,15 @@ from pathlib import Path
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "organisation": ("organisation", "organization", "name", "单位名称", "企业名称", "名称", "单位"),
+    "organisation": (
+        "organisation",
+        "organization",
+        "name",
+        "单位名称",
+        "企业名称",
+        "名称",
+        "单位",
+    ),
     "district": ("district", "区", "所在区", "区域"),
     "direction": ("direction", "方向", "主要方向", "产业方向"),
     "contact": ("contact", "contact_name", "contact name", "联系人"),

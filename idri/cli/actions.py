@@ -21,10 +21,10 @@ from idri.cli._common import (
     JsonOption,
     OperatorRole,
     RoleOption,
+    allowed_text,
     answer,
     case_handle,
     console,
-    day,
     fail,
     iso,
     normalise_case_id,
@@ -97,18 +97,19 @@ def act_all(case: str, updates: list[tuple[Pick, Any]], *, done: str, json_: boo
 
 def show_result(status: CaseStatus, done: str) -> None:
     out = console()
-    out.print(f"[green]✓[/] {done}: case [bold]{status.case_id}[/] is in stage '{status.stage.value}'")
+    out.print(
+        f"[green]✓[/] {done}: case [bold]{status.case_id}[/] is in stage '{status.stage.value}'"
+    )
     if status.notice and status.stage.value in ("public_notice", "investigating"):
         out.print(
-            f"  public notice {day(status.notice.start)} … {iso(status.notice.end)}; "
+            f"  public notice {iso(status.notice.start)} … {iso(status.notice.end)}; "
             f"open objections: {status.open_objections}"
         )
     if status.deadline:
         out.print(f"  next deadline: {status.deadline.description}, {iso(status.deadline.at)}")
     for warning in status.warnings:
         out.print(f"  [yellow]warning:[/] {warning}")
-    allowed = ", ".join(status.allowed_actions) or "nothing (the case is closed)"
-    out.print(f"  allowed now: {allowed}")
+    out.print(f"  allowed now: {allowed_text(status)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -156,7 +157,9 @@ def plan_submit(
 
 def recommend(
     case: CaseArg,
-    opinion: Annotated[str, typer.Option("--opinion", help="The recommendation opinion (推荐意见).")],
+    opinion: Annotated[
+        str, typer.Option("--opinion", help="The recommendation opinion (推荐意见).")
+    ],
     national: Annotated[
         bool, typer.Option("--national", help="Flag the ambition to compete for national level.")
     ] = False,
@@ -236,9 +239,7 @@ def inspect(
     json_: JsonOption = False,
 ) -> None:
     """Record the site inspection (现场考查)."""
-    payload = SiteInspection(
-        operator(as_, role, district), result is InspectionResult.passed, note
-    )
+    payload = SiteInspection(operator(as_, role, district), result is InspectionResult.passed, note)
     act(
         case,
         lambda w: w.record_inspection,
@@ -311,7 +312,9 @@ def objection_resolve(
 
 # --- Tracking evaluation, rectification, national level -----------------------------------------
 
-evaluate = typer.Typer(name="evaluate", help="Tracking evaluation (跟踪评估).", no_args_is_help=True)
+evaluate = typer.Typer(
+    name="evaluate", help="Tracking evaluation (跟踪评估).", no_args_is_help=True
+)
 
 
 @evaluate.command("open")
@@ -347,7 +350,9 @@ def evaluate_record(
 ) -> None:
     """Record the evaluation's result."""
     due = parse_date(deadline, "--deadline") if deadline else None
-    payload = EvaluationRecord(operator(as_, role, district), result, note, due)
+    payload = EvaluationRecord(
+        operator(as_, role, district), result, note, due.isoformat() if due else None
+    )
     act(
         case,
         lambda w: w.record_evaluation,
@@ -371,7 +376,13 @@ def rectify_done(
 ) -> None:
     """Report the rectification complete; the case returns to evaluation."""
     payload = RectificationReport(operator(as_, role, district), report)
-    act(case, lambda w: w.complete_rectification, payload, done="rectification reported", json_=json_)
+    act(
+        case,
+        lambda w: w.complete_rectification,
+        payload,
+        done="rectification reported",
+        json_=json_,
+    )
 
 
 class NationalResult(str, Enum):
@@ -414,4 +425,3 @@ def withdraw(
     """Withdraw the candidate (before designation)."""
     payload = Withdrawal(operator(as_, role, district), reason)
     act(case, lambda w: w.withdraw, payload, done="withdrawn", json_=json_)
-

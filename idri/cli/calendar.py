@@ -22,7 +22,7 @@ def notice_end(
         typer.Option(
             "--days",
             min=1,
-            help="Length in working days [default: IDRI_NOTICE_WORKING_DAYS, 5].",
+            help="Length in working days (default: IDRI_NOTICE_WORKING_DAYS, 5).",
             show_default=False,
         ),
     ] = None,

@@ -6,11 +6,13 @@ The schedules themselves, and the choices behind them (time zone, overlap, catch
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from idri.cli._common import CliError, JsonOption, console, iso, print_json, run, settings
+from idri.cli._common import CliError, JsonOption, console, print_json, run, settings
+from models.time import CST
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -97,7 +99,8 @@ def list_schedules(json_: JsonOption = False) -> None:
         )
         return
     table = Table()
-    for column in ("schedule", "state", "next runs (Beijing)", "recent runs", "policy"):
+    table.add_column("schedule", no_wrap=True)
+    for column in ("state", "next runs (Beijing)", "recent runs", "policy"):
         table.add_column(column)
     for info in infos:
         if not info.installed:
@@ -107,7 +110,7 @@ def list_schedules(json_: JsonOption = False) -> None:
         if info.note:
             state += f"\n[dim]{info.note}[/]"
         recent = (
-            "\n".join(f"{iso(r.started_at)} {r.workflow_id}" for r in info.recent_runs[-3:])
+            "\n".join(f"{_when(r.started_at)} {r.workflow_id}" for r in info.recent_runs[-3:])
             or "none yet"
         )
         if info.running:
@@ -115,11 +118,23 @@ def list_schedules(json_: JsonOption = False) -> None:
         table.add_row(
             info.id,
             state,
-            "\n".join(iso(t) for t in info.next_runs),
+            "\n".join(_when(t) for t in info.next_runs),
             recent,
-            f"{info.time_zone}\noverlap {info.overlap}\ncatch-up {info.catchup_window}",
+            f"{info.time_zone}\noverlap {info.overlap}\ncatch-up {_span(info.catchup_window)}",
         )
     console().print(table)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def _span(window: timedelta | None) -> str:
+    if window is None:
+        return "server default"
+    if window % timedelta(days=1) == timedelta(0):
+        return f"{window.days} day(s)"
+    return str(window)
 
 
 @app.command("trigger")

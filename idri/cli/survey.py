@@ -90,7 +90,6 @@ class CaseExists(CliError):
 class Started:
     case_id: str
     organisation: str
-    line: int | None = None
 
 
 async def start_case(client: Client, configured: Settings, survey: SurveyRecord) -> Started:
@@ -158,7 +157,7 @@ async def _duplicate_construction(client: Client, district: str, direction: str)
     stages = "', '".join(("designated", "under_evaluation", "rectifying", "national_review"))
     query = (
         f"{DISTRICT.name} = '{district}' AND {DIRECTION.name} = '{direction}' "
-        f"AND {STAGE.name} IN ('{stages}')"
+        f"AND {STAGE.name} IN ('{stages}') AND ExecutionStatus != 'ContinuedAsNew'"
     )
     found = []
     async for execution in client.list_workflows(query, limit=5):
@@ -195,11 +194,15 @@ def add(
     ] = None,
     willing: Annotated[
         bool,
-        typer.Option("--willing/--not-willing", help="Whether it is willing to build an institute."),
+        typer.Option(
+            "--willing/--not-willing", help="Whether it is willing to build an institute."
+        ),
     ] = True,
     previous: Annotated[
         str | None,
-        typer.Option("--previous", help="The earlier case of a re-application (after a rejection)."),
+        typer.Option(
+            "--previous", help="The earlier case of a re-application (after a rejection)."
+        ),
     ] = None,
     as_: AsOption = None,
     role: RoleOption = OperatorRole.bureau_officer,
@@ -271,10 +274,10 @@ def _contact(name: str | None, email: str | None, phone: str | None) -> Contact 
 
 
 async def _check_previous(client: Client, previous: str, district: str, organisation: str) -> None:
-    from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
     from idri.cli._common import case_handle
+    from models.case import TERMINAL_STAGES
     from models.search import DISTRICT, STAGE
 
     try:
@@ -283,8 +286,10 @@ async def _check_previous(client: Client, previous: str, district: str, organisa
         if error.status == RPCStatusCode.NOT_FOUND:
             raise CliError(f"there is no case {previous!r} to re-apply after") from None
         raise
+    # The stage, not the execution status: a closed case's workflow may still be delivering
+    # its last mails for a while.
     stage = description.typed_search_attributes.get(STAGE) or "unknown"
-    if description.status == WorkflowExecutionStatus.RUNNING:
+    if stage not in {s.value for s in TERMINAL_STAGES}:
         raise CliError(
             f"case {previous} is still open (stage '{stage}'): a re-application follows a "
             "closed case (rejected or deferred)"
@@ -340,7 +345,8 @@ def import_(
     if problems and not skip_invalid and not check:
         fail(
             f"nothing imported: {len(problems)} invalid {parsed.unit}(s) in {file.name}; fix "
-            f"them, or pass --skip-invalid to import the {len(parsed.candidates)} valid ones"
+            f"them, or pass --skip-invalid to import the valid {parsed.unit}(s) "
+            f"({len(parsed.candidates)})"
         )
     if check or not parsed.candidates:
         summary = {
@@ -364,26 +370,25 @@ def import_(
     actor = operator(as_, role, None, per_case_district=True)
     configured = settings()
     results = run(lambda client: _import(client, configured, parsed.candidates, actor, json_))
-    started = [r for r in results if isinstance(r, Started)]
-    existing = [r for r in results if isinstance(r, CaseExists)]
+    outcomes = list(zip(parsed.candidates, results, strict=True))
+    started = [(c, r) for c, r in outcomes if isinstance(r, Started)]
+    existing = [(c, r) for c, r in outcomes if isinstance(r, CaseExists)]
     failed = [
         (c, r)
-        for c, r in zip(parsed.candidates, results, strict=True)
+        for c, r in outcomes
         if isinstance(r, BaseException) and not isinstance(r, CaseExists)
     ]
-    by_case = {case_id_for(c.district, c.organisation): c.line for c in parsed.candidates}
     if json_:
         print_json(
             {
                 "valid": len(parsed.candidates),
                 "invalid": [{"line": p.line, "reason": p.reason} for p in parsed.problems],
                 "started": [
-                    {"line": by_case.get(s.case_id), "case_id": s.case_id, "organisation": s.organisation}
-                    for s in started
+                    {"line": c.line, "case_id": r.case_id, "organisation": r.organisation}
+                    for c, r in started
                 ],
                 "existing": [
-                    {"line": by_case.get(e.case_id), "case_id": e.case_id, "stage": e.stage}
-                    for e in existing
+                    {"line": c.line, "case_id": r.case_id, "stage": r.stage} for c, r in existing
                 ],
                 "failed": [{"line": c.line, "reason": str(r)} for c, r in failed],
             }
@@ -394,10 +399,12 @@ def import_(
             f"{file.name}: [green]{len(started)} started[/], {len(existing)} already recorded, "
             f"{len(parsed.problems)} invalid skipped, {len(failed)} failed"
         )
-        for case in existing:
-            out.print(f"  {parsed.unit} {by_case.get(case.case_id)}: already case {case.case_id} ({case.stage})")
-    for candidate, error in failed:
-        typer.echo(f"{file.name} {parsed.unit} {candidate.line}: not started: {error}", err=True)
+        for candidate, case in existing:
+            out.print(
+                f"  {parsed.unit} {candidate.line}: already case {case.case_id} ({case.stage})"
+            )
+    for candidate, reason in failed:
+        typer.echo(f"{file.name} {parsed.unit} {candidate.line}: not started: {reason}", err=True)
     if failed:
         raise typer.Exit(1)
 
@@ -444,8 +451,6 @@ def _job(
             qualifications=candidate.qualifications,
             willing=candidate.willing,
         )
-        started = await start_case(client, configured, survey)
-        started.line = candidate.line
-        return started
+        return await start_case(client, configured, survey)
 
     return start

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import importlib
 import inspect
+import logging
 import os
 import signal
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from idri.cli._common import console, fail, settings
+from idri.cli._common import CliError, connect_client, console, fail, settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -41,11 +42,17 @@ def up(
     port: Annotated[int, typer.Option("--port", help="gRPC port of the dev server.")] = 7233,
     ui_port: Annotated[
         int | None,
-        typer.Option("--ui-port", help="Web UI port [default: --port + 1000, i.e. 8233].", show_default=False),
+        typer.Option(
+            "--ui-port", help="Web UI port (default: --port + 1000, i.e. 8233).", show_default=False
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Where cases persist [default: IDRI_DATA_DIR, .idri/].", show_default=False),
+        typer.Option(
+            "--data-dir",
+            help="Where cases persist (default: IDRI_DATA_DIR, .idri/).",
+            show_default=False,
+        ),
     ] = None,
     headless: Annotated[bool, typer.Option("--headless", help="No Web UI.")] = False,
 ) -> None:
@@ -53,33 +60,57 @@ def up(
 
     With TEMPORAL_ADDRESS set, only the worker and the schedules start, against that server.
     """
+    from idri.codec import EncryptionConfigError
     from idri.devserver import DevServerError
     from idri.logging import configure_logging
 
     configure_logging()
+    # Migrations log every step at INFO; the operator's terminal needs only problems from them.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     configured = settings()
     if data_dir is not None:
         configured = configured.model_copy(update={"data_dir": data_dir})
     try:
         code = asyncio.run(_up(configured, port=port, ui_port=ui_port, headless=headless))
-    except DevServerError as error:
+    except (DevServerError, EncryptionConfigError) as error:
         fail(str(error))
+    except CliError as error:
+        fail(str(error), error.code)
     raise typer.Exit(code)
 
 
 async def _up(configured: Settings, *, port: int, ui_port: int | None, headless: bool) -> int:
+    from idri.client import connect_config
     from idri.devserver import DevServer
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     external = os.environ.get("TEMPORAL_ADDRESS")
     server: DevServer | None = None
+
+    def interrupted() -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        # A second Ctrl-C: the worker's shutdown is stuck (e.g. the server went away and its
+        # polls keep retrying). Stop our server and leave without waiting.
+        console().print("[red]second interrupt: stopping at once[/]")
+        if server is not None:
+            server.stop(timeout=5)
+        os._exit(130)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted)
     codec: Any = None
     try:
         if not external:
-            server = DevServer(configured.data_dir, port=port, ui_port=ui_port, headless=headless)
+            server = DevServer(
+                configured.data_dir,
+                port=port,
+                ui_port=ui_port,
+                headless=headless,
+                namespace=connect_config(configured)["namespace"],
+            )
             server.reserve()
             configured, codec = _start_codec_server(configured, server)
             server.start()
@@ -104,11 +135,11 @@ async def _up(configured: Settings, *, port: int, ui_port: int | None, headless:
 async def _connect(configured: Settings, *, own_server: bool) -> Client:
     from temporalio.client import Client
 
-    from idri.client import connect, connect_config
+    from idri.client import connect_config
     from idri.codec import data_converter
 
     if not own_server:
-        return await connect(configured)
+        return await connect_client(configured)  # one line and exit status 3 if unreachable
     # Our own server: its address wins over a Temporal profile file's.
     config = connect_config(configured) | {"target_host": configured.temporal_address}
     return await Client.connect(**config, data_converter=data_converter(configured))
@@ -146,7 +177,9 @@ async def _serve(
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-        console().print("stopping: worker first, then the Temporal server …")
+        console().print(
+            "stopping: worker first, then the Temporal server … (Ctrl-C again to stop at once)"
+        )
     del worker  # see _up: collected while the loop runs
     return code
 
@@ -190,10 +223,12 @@ def _banner(
     namespace = client.namespace
     out.print("[bold green]idri is up.[/]")
     if server is not None:
-        out.print(f"  Temporal   {server.address} (namespace {namespace}), data in {configured.data_dir}/")
+        out.print(
+            f"  Temporal   {server.address} (namespace {namespace}), data in {configured.data_dir}/"
+        )
         if not server.headless:
             ui = f"{server.ui_url}/namespaces/{namespace}/workflows"
-            example = quote("IdriStage=\"public_notice\"")
+            example = quote('IdriStage="public_notice"')
             out.print(f"  Web UI     [link={ui}]{ui}[/link]")
             out.print(f"             cases in public notice: {ui}?query={example}")
     else:
@@ -201,7 +236,9 @@ def _banner(
         out.print(f"  Temporal   {address} (TEMPORAL_ADDRESS), namespace {namespace}")
     if codec is not None:
         out.print(f"  Codec      {codec.url} (the Web UI decrypts case data through it)")
-    out.print(f"  Worker     task queue {configured.task_queue}; registry {configured.registry_url}")
+    out.print(
+        f"  Worker     task queue {configured.task_queue}; registry {configured.registry_url}"
+    )
     out.print(f"  Schedules  {'installed' if schedules else 'not available yet (idri.schedules)'}")
     env = ""
     if server is not None and server.port != 7233:

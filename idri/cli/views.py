@@ -15,6 +15,7 @@ import typer
 
 from idri.cli._common import (
     JsonOption,
+    allowed_text,
     answer,
     case_handle,
     console,
@@ -92,7 +93,9 @@ def show_status(s: CaseStatus) -> None:
     grid.add_column()
     grid.add_row("Case", s.case_id)
     grid.add_row("Organisation", s.organisation)
-    grid.add_row("District", DISTRICTS.get(s.district).label if s.district in DISTRICTS else s.district)
+    grid.add_row(
+        "District", DISTRICTS.get(s.district).label if s.district in DISTRICTS else s.district
+    )
     grid.add_row(
         "Direction", DIRECTIONS.get(s.direction).label if s.direction in DIRECTIONS else s.direction
     )
@@ -101,7 +104,7 @@ def show_status(s: CaseStatus) -> None:
         grid.add_row("Round", str(s.round_year))
     if s.deadline:
         grid.add_row("Next deadline", f"{iso(s.deadline.at)}  {s.deadline.description}")
-    grid.add_row("Allowed now", ", ".join(s.allowed_actions) or "nothing (closed)")
+    grid.add_row("Allowed now", allowed_text(s))
     if s.notice:
         grid.add_row(
             "Public notice",
@@ -149,8 +152,14 @@ def history(case: CaseArg, json_: JsonOption = False) -> None:
 
     table = Table("#", "at (Beijing)", "event", "stage", "by", "reason")
     for e in entries:
-        stage = e.to_stage.value if e.from_stage == e.to_stage else f"{e.from_stage.value} → {e.to_stage.value}"
-        table.add_row(str(e.seq), iso(e.at), e.event, stage, f"{e.actor} ({e.role.value})", e.reason)
+        stage = (
+            e.to_stage.value
+            if e.from_stage == e.to_stage
+            else f"{e.from_stage.value} → {e.to_stage.value}"
+        )
+        table.add_row(
+            str(e.seq), iso(e.at), e.event, stage, f"{e.actor} ({e.role.value})", e.reason
+        )
     console().print(table)
     if entries and entries[0].seq > 1:
         console().print(
@@ -177,14 +186,20 @@ def list_cases(
     district: Annotated[
         str | None, typer.Option("--district", help="Only this district (code, 中文 or English).")
     ] = None,
-    direction: Annotated[str | None, typer.Option("--direction", help="Only this direction.")] = None,
-    round_year: Annotated[int | None, typer.Option("--round", help="Only this round (year).")] = None,
+    direction: Annotated[
+        str | None, typer.Option("--direction", help="Only this direction.")
+    ] = None,
+    round_year: Annotated[
+        int | None, typer.Option("--round", help="Only this round (year).")
+    ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only cases still running.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
     json_: JsonOption = False,
 ) -> None:
     """List cases, newest first, found by the search attributes the Web UI filters on."""
-    clauses = ["WorkflowType = 'InstituteWorkflow'"]
+    # A case continues-as-new at every evaluation cycle; its earlier runs keep their last
+    # search attributes, so only the current run of each case is listed.
+    clauses = ["WorkflowType = 'InstituteWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     try:
         if stage:
             clauses.append(f"IdriStage = '{_stage(stage).value}'")
@@ -237,7 +252,7 @@ def list_cases(
             _label(DIRECTIONS, r["direction"] or ""),
             r["stage"] or "",
             str(r["round_year"] or ""),
-            iso(r["due_at"]),
+            day(r["due_at"]),
         )
     out = console()
     out.print(table)
@@ -287,7 +302,9 @@ def registry(
     else:
         from rich.table import Table
 
-        table = Table("case", "organisation", "district", "direction", "level", "designated", "evaluation due")
+        table = Table(
+            "case", "organisation", "district", "direction", "level", "designated", "evaluation due"
+        )
         for i in institutes:
             table.add_row(
                 i.case_id,

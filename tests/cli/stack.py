@@ -16,8 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from idri.cli import build_app
-from idri.devserver import PID_FILE, free_port
+from idri.devserver import PID_FILE
 from idri.settings import get_settings
 
 NOTICE = 5.0
@@ -77,7 +75,11 @@ class Stack:
         program = BIN / command[0]
         return subprocess.run(
             [str(program) if program.exists() else command[0], *command[1:]],
-            env=env if env is not None else self.env, capture_output=True, text=True, timeout=timeout, check=False
+            env=env if env is not None else self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def logs(self) -> str:
@@ -148,3 +150,18 @@ def wait_for_stage(stack: Stack, case_id: str, stage: str, timeout: float = NOTI
             assert status["stage"] == stage, status
             return status
         time.sleep(0.25)
+
+
+def new_case(stack: Stack, org: str, *, district: str = "滨海新区", direction: str = "ai") -> str:
+    """Record a candidate as the bureau and wait until its case has recorded its creation."""
+    case = str(
+        stack.cli(
+            "survey", "add", "--name", org, "--district", district, "--direction", direction,
+            *BUREAU, "--json",
+        ).json()["case_id"]
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while stack.cli("status", case, "--json").json()["history_length"] < 1:
+        assert time.monotonic() < deadline, f"case {case} recorded nothing"
+        time.sleep(0.05)
+    return case

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.cli.stack import BUREAU, DISTRICT_OFFICER, Stack
+from tests.cli.stack import BUREAU, DISTRICT_OFFICER, Stack, new_case
 
 pytestmark = pytest.mark.devserver
-
-
-def _new_case(stack: Stack, org: str, *, district: str = "滨海新区") -> str:
-    result = stack.cli(
-        "survey", "add", "--name", org, "--district", district, "--direction", "ai", *BUREAU,
-        "--json",
-    )  # fmt: skip
-    return str(result.json()["case_id"])
 
 
 def _refused(stack: Stack, case: str, *command: str) -> str:
@@ -32,14 +26,14 @@ def _refused(stack: Stack, case: str, *command: str) -> str:
 def test_an_action_the_stage_does_not_allow_names_the_stage_and_what_is_allowed(
     stack: Stack, org: str
 ) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     line = _refused(stack, case, "recommend", case, "--opinion", "推荐", *DISTRICT_OFFICER)
     assert f"case {case} is in stage 'surveyed'" in line
     assert "allowed now: submit_plan, withdraw" in line
 
 
 def test_an_expert_from_the_applicant_is_refused(stack: Stack, org: str, tmp_path) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     for step in [
         ("plan", "submit", case, "--file", __file__, *DISTRICT_OFFICER),
         ("recommend", case, "--opinion", "推荐", *DISTRICT_OFFICER),
@@ -52,7 +46,7 @@ def test_an_expert_from_the_applicant_is_refused(stack: Stack, org: str, tmp_pat
 
 
 def test_approval_without_reviews_says_what_is_missing(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     for step in [
         ("plan", "submit", case, "--file", __file__, *DISTRICT_OFFICER),
         ("recommend", case, "--opinion", "推荐", *DISTRICT_OFFICER),
@@ -64,13 +58,13 @@ def test_approval_without_reviews_says_what_is_missing(stack: Stack, org: str) -
 
 
 def test_a_role_that_may_not_act_is_refused(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     line = _refused(stack, case, "plan", "submit", case, "--file", __file__, "--as", "李处长")
     assert "permission denied" in line and "bureau_officer" in line
 
 
 def test_a_district_officer_of_another_district_is_refused(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     line = _refused(
         stack, case, "plan", "submit", case, "--file", __file__,
         "--as", "赵科长", "--role", "district_officer", "--district", "河西区",
@@ -79,7 +73,7 @@ def test_a_district_officer_of_another_district_is_refused(stack: Stack, org: st
 
 
 def test_a_district_officer_must_say_which_district(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     line = _refused(
         stack, case, "plan", "submit", case, "--file", __file__, "--as", "王", "--role",
         "district_officer",
@@ -113,7 +107,7 @@ def test_a_near_miss_direction_gets_a_suggestion(stack: Stack, org: str) -> None
 
 
 def test_the_same_organisation_never_gets_a_second_case(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     # Spacing and full-width characters do not make another organisation.
     again = stack.cli(
         "survey", "add", "--name", f"  {org} ".replace("天津", "天津 "), "--district", "binhai",
@@ -126,7 +120,7 @@ def test_the_same_organisation_never_gets_a_second_case(stack: Stack, org: str) 
 
 
 def test_a_re_application_after_a_closed_case_is_a_new_linked_case(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     assert stack.cli("withdraw", case, "--reason", "改年再报", *BUREAU).exit_code == 0
     again = stack.cli(
         "survey", "add", "--name", org, "--district", "binhai", "--direction", "ai", *BUREAU
@@ -142,13 +136,22 @@ def test_a_re_application_after_a_closed_case_is_a_new_linked_case(stack: Stack,
 
 
 def test_a_closed_case_takes_no_more_actions(stack: Stack, org: str) -> None:
-    case = _new_case(stack, org)
+    case = new_case(stack, org)
     assert stack.cli("withdraw", case, "--reason", "不再申报", *BUREAU).exit_code == 0
+    deadline = time.monotonic() + 10
+    while _execution_status(stack, case) != "completed":  # its last mails may still be going
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     result = stack.cli("plan", "submit", case, "--file", __file__, *DISTRICT_OFFICER)
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"error: case {case} is closed (stage 'withdrawn') and takes no more actions"
     )
+
+
+def _execution_status(stack: Stack, case: str) -> str | None:
+    listed = stack.cli("list", "--json").json()
+    return next((r["status"] for r in listed if r["case_id"] == case), None)
 
 
 def test_wrong_usage_is_typers_exit_status_2(stack: Stack) -> None:

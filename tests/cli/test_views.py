@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 import idri.cli
 from idri.cli import add_commands, build_app, load_command_module
 from models.lifecycle import mermaid_diagram
-from tests.cli.stack import BIN, BUREAU, Stack
+from tests.cli.stack import BIN, BUREAU, Stack, new_case
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_notice_end_counts_chinese_working_days() -> None:
@@ -55,10 +57,7 @@ def test_the_diagram_is_the_lifecycle_table() -> None:
 
 @pytest.mark.devserver
 def test_status_and_history_print_parseable_json(stack: Stack, org: str) -> None:
-    case = stack.cli(
-        "survey", "add", "--name", org, "--district", "红桥区", "--direction", "steel", *BUREAU,
-        "--json",
-    ).json()["case_id"]  # fmt: skip
+    case = new_case(stack, org, district="红桥区", direction="steel")
     status = stack.cli("status", case, "--json").json()
     assert status["stage"] == "surveyed" and status["district"] == "hongqiao"
     assert status["deadline"]["kind"] == "round_reminder"
@@ -156,3 +155,32 @@ def test_a_module_joins_with_app_or_register() -> None:
 
     assert runner.invoke(app, ["schedules", "list"]).stdout == "listed\n"
     assert runner.invoke(app, ["report"]).stdout == "reported\n"
+
+
+def test_an_unreachable_server_is_exit_status_3_with_what_to_do() -> None:
+    from idri.devserver import free_port
+    from idri.settings import get_settings
+
+    address = f"localhost:{free_port()}"
+    get_settings.cache_clear()
+    result = runner.invoke(
+        build_app(),
+        ["status", "binhai-00000000"],
+        env={"IDRI_TEMPORAL_ADDRESS": address, "TEMPORAL_ADDRESS": None},
+    )
+    get_settings.cache_clear()
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"error: cannot reach Temporal at {address} (connection refused); start it with "
+        "`idri up`, or point TEMPORAL_ADDRESS at your server\n"
+    )
+
+
+def test_starter_py_is_the_same_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "starter.py"), "calendar", "notice-end", "2024-09-27"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "2024-10-09"

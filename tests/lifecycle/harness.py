@@ -104,8 +104,10 @@ class Case:
         )
 
     async def resolve(self, upheld: bool, reason: str = "调查结论") -> CaseStatus:
-        return await self.handle.execute_update(
-            InstituteWorkflow.resolve_objection, ObjectionResolution(BUREAU, upheld, reason)
+        return await self._settled(
+            self.handle.execute_update(
+                InstituteWorkflow.resolve_objection, ObjectionResolution(BUREAU, upheld, reason)
+            )
         )
 
     async def open_evaluation(self) -> CaseStatus:
@@ -114,10 +116,23 @@ class Case:
         )
 
     async def evaluate(self, result: EvaluationResult, **kwargs: Any) -> CaseStatus:
-        return await self.handle.execute_update(
-            InstituteWorkflow.record_evaluation,
-            EvaluationRecord(BUREAU, result, f"评估：{result.value}", **kwargs),
+        return await self._settled(
+            self.handle.execute_update(
+                InstituteWorkflow.record_evaluation,
+                EvaluationRecord(BUREAU, result, f"评估：{result.value}", **kwargs),
+            )
         )
+
+    async def _settled(self, update: Any) -> CaseStatus:
+        """Run an update that may end the run with continue-as-new, then let the new run start.
+
+        The time-skipping test server loses a query that reaches a run as it closes, and then
+        holds its clock still; a minute of simulated time lets the next run take over first.
+        """
+        status: CaseStatus = await update
+        if status.stage is Stage.DESIGNATED:
+            await self.env.sleep(timedelta(minutes=1))
+        return status
 
     async def rectified(self) -> CaseStatus:
         return await self.handle.execute_update(
@@ -126,8 +141,10 @@ class Case:
         )
 
     async def national(self, designated: bool) -> CaseStatus:
-        return await self.handle.execute_update(
-            InstituteWorkflow.record_national_outcome, NationalOutcome(BUREAU, designated)
+        return await self._settled(
+            self.handle.execute_update(
+                InstituteWorkflow.record_national_outcome, NationalOutcome(BUREAU, designated)
+            )
         )
 
     async def withdraw(self, reason: str = "企业战略调整") -> CaseStatus:

@@ -32,7 +32,6 @@ async def test_good_standing_over_three_cycles_continues_as_new_each_cycle(
             assert status.stage is Stage.DESIGNATED
             assert cst_date(status.next_evaluation_due) == cst_date(add_years(await h.now(), 3))  # type: ignore[arg-type]
             latest = h.client.get_workflow_handle(case.handle.id)
-            await h.env.sleep(timedelta(minutes=1))
             runs.add((await latest.describe()).run_id)
         assert len(runs) >= 4, "every evaluation cycle starts a new run"
         assert (await case.history_events()).count("rate_good") == 3
@@ -142,3 +141,19 @@ async def test_an_institute_not_designated_nationally_stays_municipal(
         await case.evaluate(EvaluationResult.EXCELLENT)
         status = await case.national(designated=False)
         assert (status.stage, status.level) == (Stage.DESIGNATED, Level.MUNICIPAL)
+
+
+async def test_thirty_years_of_evaluations_keep_every_run_small(
+    time_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with harness(time_env, tmp_path) as h:
+        case = await h.start()
+        await case.designated()
+        for _ in range(10):
+            await _open_when_due(h, case)
+            await case.evaluate(EvaluationResult.GOOD)
+        status = await case.status()
+        assert status.stage is Stage.DESIGNATED
+        assert status.history_length == 10 + 2 * 10  # designation path, then open + good each cycle
+        latest = await h.client.get_workflow_handle(case.handle.id).fetch_history()
+        assert len(latest.events) < 60, "a run carries state, not the years behind it"

@@ -14,7 +14,13 @@ from sqlalchemy import Engine
 
 from activities.db import create_registry_engine, migrate
 from activities.registry import RegistryActivities
-from idri.reports import build_report, print_report, report_data, write_report
+from idri.reports import (
+    build_report,
+    case_duplicate_warning,
+    print_report,
+    report_data,
+    write_report,
+)
 from idri.settings import Settings
 from models.case import Level, Role, Stage
 from models.records import CaseSnapshot, EventRecord
@@ -193,6 +199,9 @@ async def test_a_case_where_its_district_already_has_an_institute_in_its_directi
     assert [c.case_id for c in warned["E"].institutes] == ["A"]
     assert [c.case_id for c in warned["E"].open_cases] == ["G"]
     assert "错位发展" in warned["G"].message
+    on_the_case = case_duplicate_warning(engine, "E")
+    assert on_the_case is not None and [c.case_id for c in on_the_case.institutes] == ["A"]
+    assert case_duplicate_warning(engine, "D") is None
 
 
 async def test_the_report_as_table_json_markdown_and_html_with_a_chart(engine, tmp_path) -> None:

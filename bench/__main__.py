@@ -1,0 +1,212 @@
+"""``python -m bench --cases N`` (``make bench N=...``): idri's benchmarks, one table.
+
+- lifecycle: N real cases survey→designation vs N baseline cases (``bench/baseline.py``) on the
+  embedded dev server; cases per second, worker CPU per case, history events per case;
+- cli: ``idri status CASE``, median wall time of 20 runs;
+- scale: one evaluation sweep over ``--scale`` designated institutes (10,000 in the issue; the
+  default is smaller so ``make bench`` stays within minutes), worker memory;
+- simulation: a 10-year lifecycle on the time-skipping server (and the 10-round programme
+  simulation with ``--programme``).
+
+The last line is ``throughput_ratio=X cpu_ratio=Y events_per_case=Z`` for scripts. Results and
+the machine they were measured on: ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+
+from bench.common import Row, WorkerProcess, clean_env, dev_server, fmt, machine, table
+
+SECTIONS = ("lifecycle", "cli", "scale", "simulation")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=500, help="lifecycle cases of each kind")
+    parser.add_argument(
+        "--concurrency", type=int, default=50, help="cases driven at the same time (lifecycle)"
+    )
+    parser.add_argument(
+        "--scale", type=int, default=1000, help="designated institutes in the sweep (issue: 10000)"
+    )
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only these (repeatable)"
+    )
+    parser.add_argument(
+        "--programme", action="store_true", help="also time `idri simulate --years 10`"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of the worker per lifecycle phase, here"
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        help="what-if change to the real worker (bench/worker.py: pooled-sqlite, no-publish)",
+    )
+    parser.add_argument("--keep", type=Path, help="keep data and logs in this directory")
+    args = parser.parse_args(argv)
+    if args.cases < 2:
+        parser.error("--cases must be at least 2 (two phases of each kind)")
+    return args
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row]) -> str | None:
+    from bench.baseline import MIRRORED
+    from bench.cli_latency import measure
+    from bench.lifecycle import NOTICE, Lifecycle
+
+    sections = set(args.only or SECTIONS)
+    real_queue, baseline_queue = f"bench-real-{uuid.uuid4().hex[:6]}", "bench-baseline"
+    async with dev_server(root / "server") as server:
+        env = clean_env(
+            TEMPORAL_ADDRESS=server.address,
+            IDRI_DATA_DIR=str(root / "data"),
+            IDRI_TASK_QUEUE=real_queue,
+            IDRI_NOTICE_PERIOD_OVERRIDE=f"{NOTICE.total_seconds():g}s",
+            BENCH_BASELINE_QUEUE=baseline_queue,
+            BENCH_EXPERIMENTS=",".join(args.experiment),
+        )
+        worker = WorkerProcess(env, root / "worker.log")
+        await worker.start()
+        try:
+            client = await Client.connect(server.address)
+            lifecycle = Lifecycle(
+                client,
+                worker,
+                real_queue=real_queue,
+                baseline_queue=baseline_queue,
+                notice_seconds=NOTICE.total_seconds(),
+                concurrency=args.concurrency,
+                progress=say,
+                profile=args.profile,
+            )
+            cases = args.cases if "lifecycle" in sections else 2
+            result = await lifecycle.run(cases)
+            if "lifecycle" in sections:
+                real, base = result.total("real"), result.total("baseline")
+                events = result.real_counts["events"]
+                mirrored = ", ".join(
+                    f"{k} {result.real_counts[k]}/{result.baseline_counts[k]}" for k in MIRRORED
+                )
+                rows += [
+                    Row("lifecycle", "real cases/s", fmt(result.rate("real")), f"{real.cases} cases, {real.seconds:.1f} s"),
+                    Row("lifecycle", "baseline cases/s", fmt(result.rate("baseline")), f"{base.cases} cases, {base.seconds:.1f} s"),
+                    Row("lifecycle", "throughput ratio", fmt(result.throughput_ratio), "target >= 0.9"),
+                    Row("lifecycle", "real worker CPU s/case", fmt(result.cpu_per_case("real"), 4), ""),
+                    Row("lifecycle", "baseline worker CPU s/case", fmt(result.cpu_per_case("baseline"), 4), ""),
+                    Row("lifecycle", "CPU ratio", fmt(result.cpu_ratio), "target <= 1.15"),
+                    Row("lifecycle", "history events/case (real)", str(events), "both runs of a designation"),
+                    Row("lifecycle", "history events/case (baseline)", str(result.baseline_counts["events"]), ""),
+                    Row("lifecycle", "mirrored (real/baseline)", "equal" if result.mirrored_equal() else "DIFFERENT", mirrored),
+                    Row("lifecycle", "search-attribute upserts/case", f"{result.real_counts['search-attribute upserts']}/{result.baseline_counts['search-attribute upserts']}", "real/baseline, not mirrored"),
+                    Row("lifecycle", "workflow tasks/case", f"{result.real_counts['workflow tasks']}/{result.baseline_counts['workflow tasks']}", "real/baseline"),
+                ]
+                if not result.mirrored_equal():
+                    say(f"WARNING: the baseline no longer mirrors the real case: {mirrored}")
+                summary = (
+                    f"throughput_ratio={result.throughput_ratio:.2f} "
+                    f"cpu_ratio={result.cpu_ratio:.2f} events_per_case={events}"
+                )
+            else:
+                summary = None
+            if "cli" in sections:
+                cli = await asyncio.to_thread(measure, result.sample, env)
+                rows.append(
+                    Row("cli", "`idri status CASE` median s", fmt(cli.median, 3), f"20 runs, min {min(cli.runs):.3f}, max {max(cli.runs):.3f}; target < 0.5")
+                )
+        finally:
+            worker.stop()
+    return summary
+
+
+async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
+    from bench.scale import run_scale
+
+    queue = f"bench-scale-{uuid.uuid4().hex[:6]}"
+    data = root / "scale-data"
+    async with dev_server(root / "scale-server") as server:
+        env = clean_env(
+            TEMPORAL_ADDRESS=server.address,
+            IDRI_DATA_DIR=str(data),
+            IDRI_TASK_QUEUE=queue,
+            BENCH_BASELINE_QUEUE="bench-scale-baseline",
+        )
+        worker = WorkerProcess(env, root / "scale-worker.log")
+        await worker.start()
+        try:
+            client = await Client.connect(server.address)
+            result = await run_scale(
+                client,
+                worker,
+                institutes=args.scale,
+                registry_url=f"sqlite:///{data / 'registry.sqlite3'}",
+                task_queue=queue,
+                progress=say,
+            )
+        finally:
+            worker.stop()
+    totals = result.result.totals
+    rows += [
+        Row("scale", "designated institutes", str(result.institutes), f"set up in {result.setup_seconds:.0f} s"),
+        Row("scale", "sweep wall time s", fmt(result.sweep_seconds, 1), f"opened {totals.opened}, refused {totals.refused}, missing {totals.missing}, {totals.pages} pages"),
+        Row("scale", "evaluations opened/s", fmt(result.opened_per_second, 1), ""),
+        Row("scale", "worker RSS MiB, all open", fmt(result.rss_before_mb, 0), f"after the sweep {result.rss_after_mb:.0f}, peak {result.peak_mb:.0f}"),
+    ]
+    if totals.opened != result.institutes:
+        say(f"WARNING: the sweep opened {totals.opened} of {result.institutes} evaluations")
+
+
+async def simulation(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
+    from bench.simulation import YEARS, run_simulation
+    from idri.simulate import test_server_binary
+
+    result = await run_simulation(
+        test_server_binary(), root / "simulation", programme=args.programme, progress=say
+    )
+    rows.append(
+        Row("simulation", f"{YEARS}-year lifecycle wall s", fmt(result.lifecycle_seconds, 1), f"time-skipping server; {result.evaluations} evaluations, ends {result.final_stage}")
+    )
+    if result.programme_seconds is not None:
+        rows.append(
+            Row("simulation", f"{YEARS}-round programme wall s", fmt(result.programme_seconds, 1), f"`idri simulate --years {YEARS} --cases 5`: {result.programme_cases} cases")
+        )
+
+
+async def main(args: argparse.Namespace) -> int:
+    sections = set(args.only or SECTIONS)
+    rows: list[Row] = []
+    say(f"machine: {machine()}")
+    if args.experiment:
+        say(f"EXPERIMENT (not a result): {', '.join(args.experiment)}")
+    with tempfile.TemporaryDirectory(prefix="idri-bench-") as temporary:
+        root = args.keep or Path(temporary)
+        root.mkdir(parents=True, exist_ok=True)
+        summary = None
+        if sections & {"lifecycle", "cli"}:
+            summary = await lifecycle_and_cli(args, root, rows)
+        if "scale" in sections:
+            await scale(args, root, rows)
+        if "simulation" in sections:
+            await simulation(args, root, rows)
+    print(f"machine: {machine()}")
+    print(table(rows))
+    if summary:
+        print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))

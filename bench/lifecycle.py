@@ -1,0 +1,279 @@
+"""Lifecycle throughput: N real cases from survey to designation against N baseline cases.
+
+Both kinds run on the same dev server and the same worker process (``bench/worker.py``), in four
+phases of N/2 cases, baseline-real-real-baseline, so that whatever drifts during the run (the
+server's database growing, other load on the machine) weighs on both alike. In a phase the driver
+starts every case and sends its updates with at most ``concurrency`` cases being driven at a
+time, then waits until each case has continued as new at its designation (the server's
+long-poll, no query: queries would load the worker). The phase's wall time runs from the first
+start to the last designation; its CPU time is the worker process's, read from ``/proc``, until
+the worker is idle again (the new runs' first tasks included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
+
+from bench.baseline import MIRRORED, PLAN, BaselineInput, BaselineWorkflow, counts, planned
+from bench.common import WorkerProcess
+from models.case import (
+    Actor,
+    Contact,
+    Decision,
+    ExpertAssignment,
+    ExpertReview,
+    InstituteInput,
+    Outcome,
+    PlanSubmission,
+    Recommendation,
+    Role,
+    SiteInspection,
+    SurveyRecord,
+)
+from workflows.institute import InstituteWorkflow, workflow_id
+
+DISTRICT_OFFICER = Actor("王科长", Role.DISTRICT_OFFICER, "binhai")
+BUREAU = Actor("李处长", Role.BUREAU_OFFICER)
+EXPERTS = (("张教授", "天津大学", 88.0), ("陈工", "河北工业大学", 91.0))
+
+
+def real_updates() -> list[tuple[Any, Any]]:
+    """The operator actions from survey to approval (as ``tests/lifecycle/harness.py`` drives
+    ``Case.through_review``), as (update method, argument)."""
+    updates: list[tuple[Any, Any]] = [
+        (InstituteWorkflow.submit_plan, PlanSubmission(DISTRICT_OFFICER, "plan.pdf", "a" * 64)),
+        (InstituteWorkflow.recommend, Recommendation(DISTRICT_OFFICER, "推荐：基础扎实")),
+    ]
+    for name, organisation, _ in EXPERTS:
+        updates.append(
+            (
+                InstituteWorkflow.assign_expert,
+                ExpertAssignment(BUREAU, name, organisation, f"{uuid.uuid4().hex[:6]}@example.cn"),
+            )
+        )
+    for name, _, score in EXPERTS:
+        updates.append(
+            (
+                InstituteWorkflow.submit_review,
+                ExpertReview(Actor(name, Role.EXPERT), name, score, "方案可行"),
+            )
+        )
+    updates += [
+        (InstituteWorkflow.record_inspection, SiteInspection(BUREAU, True, "现场条件良好")),
+        (InstituteWorkflow.decide, Decision(BUREAU, Outcome.APPROVE, "评审通过")),
+    ]
+    return updates
+
+
+def survey(case_id: str, n: int) -> SurveyRecord:
+    return SurveyRecord(
+        case_id=case_id,
+        organisation=f"天津基准{n}号装备制造有限公司",
+        district="binhai",
+        direction="high_end_equipment",
+        actor=DISTRICT_OFFICER,
+        contact=Contact("赵经理", "contact@example.cn", "13800000000"),
+        qualifications=["市级工业设计中心"],
+    )
+
+
+async def designated(client: Client, handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the case's first run continues as new (it reached ``designated``)."""
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    try:
+        await first.result(follow_runs=False)
+    except WorkflowContinuedAsNewError:
+        return
+    raise RuntimeError(f"{handle.id} ended without continuing as new")
+
+
+@dataclass
+class Phase:
+    kind: str
+    cases: int
+    seconds: float
+    cpu: float
+
+
+@dataclass
+class LifecycleResult:
+    phases: list[Phase]
+    real_counts: Counter[str]
+    baseline_counts: Counter[str]
+    sample: str
+    """A real case's id, left designated (for the CLI latency benchmark)."""
+    handles: dict[str, list[WorkflowHandle[Any, Any]]] = field(default_factory=dict)
+
+    def total(self, kind: str) -> Phase:
+        phases = [p for p in self.phases if p.kind == kind]
+        return Phase(
+            kind,
+            sum(p.cases for p in phases),
+            sum(p.seconds for p in phases),
+            sum(p.cpu for p in phases),
+        )
+
+    def rate(self, kind: str) -> float:
+        total = self.total(kind)
+        return total.cases / total.seconds
+
+    def cpu_per_case(self, kind: str) -> float:
+        total = self.total(kind)
+        return total.cpu / total.cases
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.rate("real") / self.rate("baseline")
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_per_case("real") / self.cpu_per_case("baseline")
+
+    def mirrored_equal(self) -> bool:
+        expected = planned()
+        return all(
+            self.real_counts[k] == self.baseline_counts[k] == expected[k] for k in MIRRORED
+        )
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        client: Client,
+        worker: WorkerProcess,
+        *,
+        real_queue: str,
+        baseline_queue: str,
+        notice_seconds: float,
+        concurrency: int,
+        progress: Callable[[str], None],
+        profile: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.worker = worker
+        self.real_queue = real_queue
+        self.baseline_queue = baseline_queue
+        self.notice_seconds = notice_seconds
+        self.concurrency = concurrency
+        self.progress = progress
+        self.profile = profile
+        """A directory for py-spy profiles of the worker during each phase."""
+        self.started = 0
+        self.handles: dict[str, list[WorkflowHandle[Any, Any]]] = {"real": [], "baseline": []}
+
+    async def run(self, cases: int) -> LifecycleResult:
+        first, second = cases // 2, cases - cases // 2
+        phases = []
+        for kind, count in (
+            ("baseline", first),
+            ("real", first),
+            ("real", second),
+            ("baseline", second),
+        ):
+            if count:
+                phases.append(await self.phase(kind, count))
+                p = phases[-1]
+                self.progress(
+                    f"{kind:8} {p.cases:5} cases {p.seconds:7.1f} s "
+                    f"{p.cases / p.seconds:6.1f}/s  worker CPU {p.cpu / p.cases * 1000:6.1f} ms/case"
+                )
+        real = await self.sample_counts("real")
+        baseline = await self.sample_counts("baseline")
+        return LifecycleResult(phases, real, baseline, self.handles["real"][0].id.removeprefix("institute-"), self.handles)
+
+    async def phase(self, kind: str, count: int) -> Phase:
+        drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = (
+            self.drive_real if kind == "real" else self.drive_baseline
+        )
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(n: int) -> WorkflowHandle[Any, Any]:
+            async with semaphore:
+                handle = await drive(n)
+            await designated(self.client, handle)
+            return handle
+
+        await self.worker.wait_idle()
+        spy = self.start_profile(kind)
+        cpu = self.worker.cpu_seconds()
+        start = time.monotonic()
+        numbers = range(self.started, self.started + count)
+        self.started += count
+        handles = await asyncio.gather(*(one(n) for n in numbers))
+        seconds = time.monotonic() - start
+        await self.worker.wait_idle()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
+        self.handles[kind] += handles
+        return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu)
+
+    def start_profile(self, kind: str) -> subprocess.Popen[bytes] | None:
+        """``py-spy record`` on the worker (its overhead slows the phase: profile separately
+        from the measured run)."""
+        if self.profile is None:
+            return None
+        self.profile.mkdir(parents=True, exist_ok=True)
+        out = self.profile / f"{kind}-{self.started}.txt"
+        spy = Path(sys.executable).parent / "py-spy"
+        return subprocess.Popen(
+            [str(spy), "record", "--pid", str(self.worker.pid), "--format", "raw", "--rate", "50",
+             "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    async def drive_real(self, n: int) -> WorkflowHandle[Any, Any]:
+        case_id = f"bench{n:05d}{uuid.uuid4().hex[:4]}"
+        handle = await self.client.start_workflow(
+            InstituteWorkflow.run,
+            InstituteInput(survey(case_id, n)),
+            id=workflow_id(case_id),
+            task_queue=self.real_queue,
+        )
+        for method, argument in real_updates():
+            await handle.execute_update(method, argument)
+        return handle
+
+    async def drive_baseline(self, n: int) -> WorkflowHandle[Any, Any]:
+        handle = await self.client.start_workflow(
+            BaselineWorkflow.run,
+            BaselineInput(self.notice_seconds),
+            id=f"baseline-{n:05d}-{uuid.uuid4().hex[:4]}",
+            task_queue=self.baseline_queue,
+        )
+        for step in PLAN:
+            await handle.execute_update(BaselineWorkflow.step, step.update)
+        return handle
+
+    async def sample_counts(self, kind: str, sample: int = 5) -> Counter[str]:
+        """Mean counts over a few cases of ``kind``, all runs (the designation's continued run
+        included)."""
+        handles = self.handles[kind][:sample]
+        total: Counter[str] = Counter()
+        for handle in handles:
+            first = self.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+            latest = self.client.get_workflow_handle(handle.id)
+            events = [e async for e in first.fetch_history_events()]
+            events += [e async for e in latest.fetch_history_events()]
+            total += counts(events)
+        return Counter({k: round(v / len(handles)) for k, v in total.items()})
+
+
+NOTICE = timedelta(seconds=3)
+"""The public notice of the benchmark's cases (``IDRI_NOTICE_PERIOD_OVERRIDE``): long enough that
+its timer fires even when the approval's activities are slow under load, as it does in real life
+(a shorter notice can end before the case waits for it, and the case then skips that timer)."""

@@ -1,0 +1,1 @@
+"""Plain-text templates of the programme-level summary mails."""
