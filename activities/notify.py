@@ -79,10 +79,12 @@ class NotificationActivities:
         Raises when the mail server is unreachable or refuses a mail for now (4xx), leaving those
         rows pending for the retry. A permanent refusal (5xx) marks the row ``failed``.
         """
-        token = f"{uuid.uuid4()}"
+        token, earlier = claim_owner()
         delivered = 0
         while True:
-            batch = await asyncio.to_thread(self.claim, request.event_key, token)
+            batch = await asyncio.to_thread(
+                self.claim, request.event_key, token, earlier_attempts=earlier
+            )
             if not batch:
                 return delivered
             sent, retry_later = await self._send_batch(batch, token)
@@ -135,13 +137,24 @@ class NotificationActivities:
 
     # --- Database steps (blocking; run in a thread) -----------------------------------------
 
-    def claim(self, event_key: str | None, token: str) -> list[Outgoing]:
+    def claim(
+        self, event_key: str | None, token: str, *, earlier_attempts: str | None = None
+    ) -> list[Outgoing]:
         """Take up to ``batch_size`` deliverable rows for ``token`` (pending, or claimed by a
-        deliverer whose lease ran out) and return them as mails to send."""
+        deliverer whose lease ran out, or by an earlier attempt of this activity: tokens starting
+        with ``earlier_attempts``) and return them as mails to send."""
         now = utcnow()
+        taken_over = [col(NotificationRow.claimed_until) < now]
+        if earlier_attempts:
+            taken_over.append(
+                and_(
+                    col(NotificationRow.claimed_by).startswith(earlier_attempts, autoescape=True),
+                    col(NotificationRow.claimed_by) != token,
+                )
+            )
         claimable = or_(
             col(NotificationRow.status) == PENDING,
-            and_(col(NotificationRow.status) == SENDING, col(NotificationRow.claimed_until) < now),
+            and_(col(NotificationRow.status) == SENDING, or_(*taken_over)),
         )
         query = select(NotificationRow).where(claimable)
         if event_key is not None:
@@ -199,6 +212,22 @@ class NotificationActivities:
                 .where(col(NotificationRow.key).in_(keys), col(NotificationRow.claimed_by) == token)
                 .values(status=PENDING, claimed_by=None, claimed_until=None, last_error=error)
             )
+
+
+def claim_owner() -> tuple[str, str | None]:
+    """(the claim token of this attempt, the prefix of the tokens of this activity's attempts).
+
+    A retry of ``deliver_notifications`` takes over the rows an earlier attempt of the same
+    activity claimed and could not finish (its worker was killed, the registry went away before
+    they were recorded sent or released), instead of finding them leased for ``lease`` and
+    reporting nothing to deliver while they stay unsent. Outside an activity: a fresh id, and
+    only expired leases are taken over.
+    """
+    if not activity.in_activity():
+        return f"{uuid.uuid4()}", None
+    info = activity.info()
+    identity = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}#"
+    return f"{identity}{info.attempt}", identity
 
 
 def _describe(error: BaseException) -> str:

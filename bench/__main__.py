@@ -102,17 +102,67 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
                     f"{k} {result.real_counts[k]}/{result.baseline_counts[k]}" for k in MIRRORED
                 )
                 rows += [
-                    Row("lifecycle", "real cases/s", fmt(result.rate("real")), f"{real.cases} cases, {real.seconds:.1f} s"),
-                    Row("lifecycle", "baseline cases/s", fmt(result.rate("baseline")), f"{base.cases} cases, {base.seconds:.1f} s"),
-                    Row("lifecycle", "throughput ratio", fmt(result.throughput_ratio), "target >= 0.9"),
-                    Row("lifecycle", "real worker CPU s/case", fmt(result.cpu_per_case("real"), 4), ""),
-                    Row("lifecycle", "baseline worker CPU s/case", fmt(result.cpu_per_case("baseline"), 4), ""),
+                    Row(
+                        "lifecycle",
+                        "real cases/s",
+                        fmt(result.rate("real")),
+                        f"{real.cases} cases, {real.seconds:.1f} s",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "baseline cases/s",
+                        fmt(result.rate("baseline")),
+                        f"{base.cases} cases, {base.seconds:.1f} s",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "throughput ratio",
+                        fmt(result.throughput_ratio),
+                        "target >= 0.9",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "real worker CPU s/case",
+                        fmt(result.cpu_per_case("real"), 4),
+                        "",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "baseline worker CPU s/case",
+                        fmt(result.cpu_per_case("baseline"), 4),
+                        "",
+                    ),
                     Row("lifecycle", "CPU ratio", fmt(result.cpu_ratio), "target <= 1.15"),
-                    Row("lifecycle", "history events/case (real)", str(events), "both runs of a designation"),
-                    Row("lifecycle", "history events/case (baseline)", str(result.baseline_counts["events"]), ""),
-                    Row("lifecycle", "mirrored (real/baseline)", "equal" if result.mirrored_equal() else "DIFFERENT", mirrored),
-                    Row("lifecycle", "search-attribute upserts/case", f"{result.real_counts['search-attribute upserts']}/{result.baseline_counts['search-attribute upserts']}", "real/baseline, not mirrored"),
-                    Row("lifecycle", "workflow tasks/case", f"{result.real_counts['workflow tasks']}/{result.baseline_counts['workflow tasks']}", "real/baseline"),
+                    Row(
+                        "lifecycle",
+                        "history events/case (real)",
+                        str(events),
+                        "both runs of a designation",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "history events/case (baseline)",
+                        str(result.baseline_counts["events"]),
+                        "",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "mirrored (real/baseline)",
+                        "equal" if result.mirrored_equal() else "DIFFERENT",
+                        mirrored,
+                    ),
+                    Row(
+                        "lifecycle",
+                        "search-attribute upserts/case",
+                        f"{result.real_counts['search-attribute upserts']}/{result.baseline_counts['search-attribute upserts']}",
+                        "real/baseline, not mirrored",
+                    ),
+                    Row(
+                        "lifecycle",
+                        "workflow tasks/case",
+                        f"{result.real_counts['workflow tasks']}/{result.baseline_counts['workflow tasks']}",
+                        "real/baseline",
+                    ),
                 ]
                 if not result.mirrored_equal():
                     say(f"WARNING: the baseline no longer mirrors the real case: {mirrored}")
@@ -125,7 +175,12 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
             if "cli" in sections:
                 cli = await asyncio.to_thread(measure, result.sample, env)
                 rows.append(
-                    Row("cli", "`idri status CASE` median s", fmt(cli.median, 3), f"20 runs, min {min(cli.runs):.3f}, max {max(cli.runs):.3f}; target < 0.5")
+                    Row(
+                        "cli",
+                        "`idri status CASE` median s",
+                        fmt(cli.median, 3),
+                        f"20 runs, min {min(cli.runs):.3f}, max {max(cli.runs):.3f}; target < 0.5",
+                    )
                 )
         finally:
             worker.stop()
@@ -160,10 +215,25 @@ async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
             worker.stop()
     totals = result.result.totals
     rows += [
-        Row("scale", "designated institutes", str(result.institutes), f"set up in {result.setup_seconds:.0f} s"),
-        Row("scale", "sweep wall time s", fmt(result.sweep_seconds, 1), f"opened {totals.opened}, refused {totals.refused}, missing {totals.missing}, {totals.pages} pages"),
+        Row(
+            "scale",
+            "designated institutes",
+            str(result.institutes),
+            f"set up in {result.setup_seconds:.0f} s",
+        ),
+        Row(
+            "scale",
+            "sweep wall time s",
+            fmt(result.sweep_seconds, 1),
+            f"opened {totals.opened}, refused {totals.refused}, missing {totals.missing}, {totals.pages} pages",
+        ),
         Row("scale", "evaluations opened/s", fmt(result.opened_per_second, 1), ""),
-        Row("scale", "worker RSS MiB, all open", fmt(result.rss_before_mb, 0), f"after the sweep {result.rss_after_mb:.0f}, peak {result.peak_mb:.0f}"),
+        Row(
+            "scale",
+            "worker RSS MiB, all open",
+            fmt(result.rss_before_mb, 0),
+            f"after the sweep {result.rss_after_mb:.0f}, peak {result.peak_mb:.0f}",
+        ),
     ]
     if totals.opened != result.institutes:
         say(f"WARNING: the sweep opened {totals.opened} of {result.institutes} evaluations")
@@ -177,11 +247,21 @@ async def simulation(args: argparse.Namespace, root: Path, rows: list[Row]) -> N
         test_server_binary(), root / "simulation", programme=args.programme, progress=say
     )
     rows.append(
-        Row("simulation", f"{YEARS}-year lifecycle wall s", fmt(result.lifecycle_seconds, 1), f"time-skipping server; {result.evaluations} evaluations, ends {result.final_stage}")
+        Row(
+            "simulation",
+            f"{YEARS}-year lifecycle wall s",
+            fmt(result.lifecycle_seconds, 1),
+            f"time-skipping server; {result.evaluations} evaluations, ends {result.final_stage}",
+        )
     )
     if result.programme_seconds is not None:
         rows.append(
-            Row("simulation", f"{YEARS}-round programme wall s", fmt(result.programme_seconds, 1), f"`idri simulate --years {YEARS} --cases 5`: {result.programme_cases} cases")
+            Row(
+                "simulation",
+                f"{YEARS}-round programme wall s",
+                fmt(result.programme_seconds, 1),
+                f"`idri simulate --years {YEARS} --cases 5`: {result.programme_cases} cases",
+            )
         )
 
 

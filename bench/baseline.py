@@ -20,6 +20,7 @@ lifecycle benchmark fails loudly when the counts drift apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,13 +108,11 @@ class BaselineWorkflow:
         self._started = True
         while self._steps < len(PLAN):
             seen = self._steps
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._steps != seen,  # noqa: B023 - awaited in this iteration
                     timeout=LONG_WAIT,
                 )
-            except TimeoutError:
-                pass
         # After the approval the case waits for the notice to end: this timer fires.
         try:
             await workflow.wait_condition(

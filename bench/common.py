@@ -87,7 +87,9 @@ class WorkerProcess:
     def rss_mb(self) -> tuple[float, float]:
         return memory_mb(self.pid)
 
-    async def wait_idle(self, *, window: float = 0.5, busy: float = 0.05, limit: float = 30) -> None:
+    async def wait_idle(
+        self, *, window: float = 0.5, busy: float = 0.05, limit: float = 30
+    ) -> None:
         """Wait until the worker spends less than ``busy`` CPU seconds in ``window`` (its
         pollers' idle cost), at most ``limit`` seconds: its queued work is done."""
         deadline = time.monotonic() + limit

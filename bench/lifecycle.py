@@ -144,9 +144,7 @@ class LifecycleResult:
 
     def mirrored_equal(self) -> bool:
         expected = planned()
-        return all(
-            self.real_counts[k] == self.baseline_counts[k] == expected[k] for k in MIRRORED
-        )
+        return all(self.real_counts[k] == self.baseline_counts[k] == expected[k] for k in MIRRORED)
 
 
 class Lifecycle:
@@ -192,7 +190,13 @@ class Lifecycle:
                 )
         real = await self.sample_counts("real")
         baseline = await self.sample_counts("baseline")
-        return LifecycleResult(phases, real, baseline, self.handles["real"][0].id.removeprefix("institute-"), self.handles)
+        return LifecycleResult(
+            phases,
+            real,
+            baseline,
+            self.handles["real"][0].id.removeprefix("institute-"),
+            self.handles,
+        )
 
     async def phase(self, kind: str, count: int) -> Phase:
         drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = (
@@ -230,8 +234,19 @@ class Lifecycle:
         out = self.profile / f"{kind}-{self.started}.txt"
         spy = Path(sys.executable).parent / "py-spy"
         return subprocess.Popen(
-            [str(spy), "record", "--pid", str(self.worker.pid), "--format", "raw", "--rate", "50",
-             "--nonblocking", "--output", str(out)],
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(self.worker.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

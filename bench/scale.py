@@ -15,6 +15,7 @@ it). The worker process's memory is read with all cases open, before and after t
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -73,10 +74,20 @@ def carried(case_id: str, n: int, now: datetime) -> CaseState:
         contact=Contact("赵经理", "contact@example.cn", "13800000000"),
         qualifications=["市级工业设计中心"],
     )
-    events = (
-        "created submit_plan recommend assign_expert assign_expert submit_review submit_review "
-        "record_inspection approve close_notice round_reminder round_reminder"
-    ).split()
+    events = [
+        "created",
+        "submit_plan",
+        "recommend",
+        "assign_expert",
+        "assign_expert",
+        "submit_review",
+        "submit_review",
+        "record_inspection",
+        "approve",
+        "close_notice",
+        "round_reminder",
+        "round_reminder",
+    ]
     history = [
         HistoryEntry(
             seq,
@@ -153,7 +164,7 @@ async def run_scale(
 
     begin = time.monotonic()
     for chunk in range(0, institutes, 1000):
-        await bounded([lambda s=s: start(s) for s in states[chunk : chunk + 1000]], 50)
+        await bounded([functools.partial(start, s) for s in states[chunk : chunk + 1000]], 50)
         progress(f"scale: {min(chunk + 1000, institutes)} of {institutes} institutes started")
     await worker.wait_idle(limit=600)
     setup = time.monotonic() - begin

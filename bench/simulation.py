@@ -32,7 +32,6 @@ from models.case import (
     EvaluationRecord,
     EvaluationResult,
     InstituteInput,
-    Stage,
 )
 from workflows.institute import InstituteWorkflow, workflow_id
 
@@ -112,7 +111,9 @@ async def ten_year_case(env: WorkflowEnvironment, data_dir: Path) -> tuple[int, 
             await env.sleep(max(opens - await env.get_current_time(), timedelta(seconds=1)))
             latest = client.get_workflow_handle(handle.id)
             run_id = (await latest.describe()).run_id
-            await latest.execute_update(InstituteWorkflow.open_evaluation, EvaluationOpening(BUREAU))
+            await latest.execute_update(
+                InstituteWorkflow.open_evaluation, EvaluationOpening(BUREAU)
+            )
             await latest.execute_update(
                 InstituteWorkflow.record_evaluation,
                 EvaluationRecord(BUREAU, EvaluationResult.GOOD, "评估：良好"),

@@ -25,10 +25,8 @@ def venv_binary(name: str) -> str:
     return found
 
 
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: each test owns its clock, and a case one test
-    leaves mid-activity cannot hold time still for the next (the server counts it in flight)."""
+async def start_time_skipping() -> WorkflowEnvironment:
+    """The time-skipping test server with idri's search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server")
     )
@@ -38,7 +36,14 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
             search_attributes={k.name: int(k.indexed_value_type.value) for k in search.ALL},  # type: ignore[misc]
         )
     )
-    async with env:
+    return env
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: each test owns its clock, and a case one test
+    leaves mid-activity cannot hold time still for the next (the server counts it in flight)."""
+    async with await start_time_skipping() as env:
         yield env
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from registry_smtp import SmtpServer
 from sqlalchemy import Engine
 
 from activities.db import create_registry_engine, migrate
 from idri.settings import Settings
+from tests.smtp import SmtpServer
 
 POSTGRES_URL = os.environ.get("IDRI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

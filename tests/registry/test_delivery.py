@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from registry_builders import APPLICANT_EMAIL, Script
-from registry_smtp import SmtpServer
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
@@ -20,6 +19,7 @@ from activities.notify import NotificationActivities
 from activities.registry import RegistryActivities
 from idri.settings import Settings
 from models.records import DeliveryRequest, EventRecord
+from tests.smtp import SmtpServer
 
 
 async def recorded_lifecycle(engine: Engine, settings: Settings, case_id: str) -> list[EventRecord]:

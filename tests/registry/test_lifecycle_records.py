@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import timedelta
 
 from registry_builders import APPLICANT_EMAIL, EXPERT_EMAIL, Script
-from registry_smtp import SmtpServer
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment
@@ -22,6 +21,7 @@ from idri.settings import Settings
 from models.case import Stage
 from models.notifications import publication_for
 from models.records import DeliveryRequest, EventRecord, PublicationRequest
+from tests.smtp import SmtpServer
 
 
 async def test_designation_rectification_and_delisting_leave_a_complete_record(
