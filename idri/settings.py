@@ -25,7 +25,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 20s, 5m, 2h, 1d)")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+    try:
+        return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+    except OverflowError:
+        raise ValueError(f"not a duration: {text!r} is longer than any calendar") from None
 
 
 class Settings(BaseSettings):

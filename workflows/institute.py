@@ -13,6 +13,7 @@ sees the values the case used, whatever the settings or the calendar say today.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -81,10 +82,10 @@ QUICK: dict[str, Any] = dict(
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
 )
 # A registry that is down for a while (PostgreSQL restarting, SQLite locked) is waited out:
-# retries never stop, and a short start-to-close keeps a killed worker's attempt from stalling
-# the case for long.
+# retries never stop. The start-to-close is short because an attempt a killed worker had
+# started is only retried once it times out: 10 s keeps a case moving within 15 s of a restart.
 DURABLE: dict[str, Any] = dict(
-    start_to_close_timeout=timedelta(seconds=30),
+    start_to_close_timeout=timedelta(seconds=10),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
 )
 # A mail server down for hours: keep trying, up to every five minutes.
@@ -104,6 +105,21 @@ def _require_text(value: str, what: str) -> None:
         raise refuse(f"{what} must not be empty")
     if len(value) > 10_000:
         raise refuse(f"{what} is too long ({len(value)} characters; at most 10000)")
+
+
+def _require(payload: object) -> None:
+    """Refuse a payload that is missing or has no actor (a client sending JSON by hand)."""
+    if payload is None or not isinstance(getattr(payload, "actor", None), Actor):
+        raise refuse("the action's input is missing or malformed: it needs an actor and its data")
+
+
+_MAILBOX = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _require_mailbox(address: str | None, whose: str) -> None:
+    """One plain address, or none: anything else could never be mailed."""
+    if address is not None and not _MAILBOX.match(address):
+        raise refuse(f"{whose} e-mail address {address!r} is not one plain address like a@b.cn")
 
 
 def _same_organisation(a: str, b: str) -> bool:
@@ -522,6 +538,7 @@ class InstituteWorkflow:
 
     @submit_plan.validator
     def _validate_submit_plan(self, plan: PlanSubmission) -> None:
+        _require(plan)
         self._check("submit_plan", plan.actor)
         _require_text(plan.file_name, "the plan's file name")
         digest = plan.sha256 if isinstance(plan.sha256, str) else ""
@@ -546,6 +563,7 @@ class InstituteWorkflow:
 
     @recommend.validator
     def _validate_recommend(self, recommendation: Recommendation) -> None:
+        _require(recommendation)
         self._check("recommend", recommendation.actor)
         _require_text(recommendation.opinion, "the recommendation opinion")
 
@@ -569,9 +587,11 @@ class InstituteWorkflow:
 
     @assign_expert.validator
     def _validate_assign_expert(self, assignment: ExpertAssignment) -> None:
+        _require(assignment)
         self._check("assign_expert", assignment.actor)
         _require_text(assignment.expert, "the expert's name")
         _require_text(assignment.organisation, "the expert's organisation")
+        _require_mailbox(assignment.email, "the expert's")
         if _same_organisation(assignment.organisation, self._case.survey.organisation):
             raise refuse(
                 f"expert {assignment.expert} works for the applicant "
@@ -593,6 +613,7 @@ class InstituteWorkflow:
 
     @submit_review.validator
     def _validate_submit_review(self, review: ExpertReview) -> None:
+        _require(review)
         self._check("submit_review", review.actor)
         _require_text(review.expert, "the expert's name")
         _require_text(review.opinion, "the review opinion")
@@ -626,6 +647,7 @@ class InstituteWorkflow:
 
     @record_inspection.validator
     def _validate_record_inspection(self, inspection: SiteInspection) -> None:
+        _require(inspection)
         self._check("record_inspection", inspection.actor)
         _require_text(inspection.note, "the inspection note")
 
@@ -635,6 +657,7 @@ class InstituteWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
+        _require(decision)
         try:
             outcome = Outcome(decision.outcome)
         except ValueError:
@@ -657,6 +680,7 @@ class InstituteWorkflow:
 
     @lodge_objection.validator
     def _validate_lodge_objection(self, objection: Objection) -> None:
+        _require(objection)
         notice = self._case.notice
         if self._case.stage is Stage.PUBLIC_NOTICE and notice and workflow.now() >= notice.end:
             raise refuse(
@@ -685,6 +709,7 @@ class InstituteWorkflow:
 
     @resolve_objection.validator
     def _validate_resolve_objection(self, resolution: ObjectionResolution) -> None:
+        _require(resolution)
         self._check(
             "uphold_objection" if resolution.upheld else "dismiss_objection", resolution.actor
         )
@@ -714,6 +739,7 @@ class InstituteWorkflow:
 
     @open_evaluation.validator
     def _validate_open_evaluation(self, opening: EvaluationOpening) -> None:
+        _require(opening)
         self._check("open_evaluation", opening.actor)
 
     _RESULT_ACTIONS: ClassVar[dict[EvaluationResult, str]] = {
@@ -746,6 +772,7 @@ class InstituteWorkflow:
 
     @record_evaluation.validator
     def _validate_record_evaluation(self, evaluation: EvaluationRecord) -> None:
+        _require(evaluation)
         try:
             result = EvaluationResult(evaluation.result)
         except ValueError:
@@ -763,6 +790,8 @@ class InstituteWorkflow:
                 raise refuse(
                     f"the deadline {evaluation.deadline!r} is not a date such as 2027-06-30"
                 ) from None
+            if deadline > cst_date(add_years(workflow.now(), 10)):
+                raise refuse(f"the rectification deadline {deadline} is more than 10 years away")
             if end_of_day(deadline) <= workflow.now():
                 raise refuse(f"the rectification deadline {evaluation.deadline} is already past")
 
@@ -772,6 +801,7 @@ class InstituteWorkflow:
 
     @complete_rectification.validator
     def _validate_complete_rectification(self, report: RectificationReport) -> None:
+        _require(report)
         self._check("complete_rectification", report.actor)
         _require_text(report.report, "the rectification report")
 
@@ -792,6 +822,7 @@ class InstituteWorkflow:
 
     @record_national_outcome.validator
     def _validate_record_national_outcome(self, outcome: NationalOutcome) -> None:
+        _require(outcome)
         self._check("record_national_outcome", outcome.actor)
 
     @workflow.update
@@ -800,6 +831,7 @@ class InstituteWorkflow:
 
     @withdraw.validator
     def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
+        _require(withdrawal)
         self._check("withdraw", withdrawal.actor)
         _require_text(withdrawal.reason, "the reason for withdrawing")
 

@@ -35,7 +35,7 @@ def notice_end(
     working_days = days if days is not None else settings().notice_working_days
     try:
         last, warnings = notice_end_date(load_calendar(), first, working_days)
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         fail(str(error))
     if json_:
         print_json(

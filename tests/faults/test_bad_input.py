@@ -415,42 +415,19 @@ async def test_payloads_of_the_wrong_shape_are_refused(
     await door.refuses(stage, name, payload, typed=False)
 
 
-# --- Known holes (each a rule the validators do not keep yet) -----------------------------------
+# --- Inputs at the edges (the last one is a known hole, kept as a strict xfail) ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "record_evaluation's validator lets OverflowError ('date value out of range') through "
-        "for 9999-12-31: refused, but not with a message a person can act on; catch it and bound "
-        "the deadline (models/time.end_of_day + workflows/institute.py)"
-    ),
-)
 async def test_a_deadline_at_the_end_of_the_calendar_is_refused_clearly(door: Door) -> None:
     record = EvaluationRecord(BUREAU, EvaluationResult.RECTIFY, "整改", "9999-12-31")
     await door.refuses(Stage.UNDER_EVALUATION, InstituteWorkflow.record_evaluation, record)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "assign_expert does not check the expert's mailbox: an address with a line break (or a "
-        "non-ASCII one, or two addresses) is accepted, and its mail can never be composed, so "
-        "deliver_notifications fails for ever and the case cannot continue as new at designation"
-    ),
-)
 async def test_an_expert_mailbox_that_cannot_be_mailed_is_refused(door: Door) -> None:
     assignment = ExpertAssignment(BUREAU, "刘研究员", "南开大学", "liu@nankai.example.cn\nBcc: x@y")
     await door.refuses(Stage.UNDER_REVIEW, InstituteWorkflow.assign_expert, assignment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a payload of null reaches the validators, which fail with AttributeError "
-        "(\"'NoneType' object has no attribute 'actor'\") instead of refusing"
-    ),
-)
 async def test_a_missing_payload_is_refused_by_a_rule(door: Door) -> None:
     await door.refuses(Stage.SURVEYED, "submit_plan", None, typed=True)
 

@@ -88,14 +88,6 @@ async def test_sqlite_locked_for_a_while_cases_wait_then_continue_nothing_twice(
     await assert_recorded_exactly_once(faults.registry_url, drivers, faults.mailbox)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an activity attempt the killed worker had started is waited out for its whole "
-        "start-to-close timeout (record_event: 30 s, workflows/institute.py DURABLE) before it "
-        "is retried; needs a heartbeat timeout or a start-to-close under 15 s (see bench/RESULTS.md)"
-    ),
-)
 @pytest.mark.timeout(120)
 async def test_a_case_resumes_within_15_s_even_when_an_activity_was_lost(faults: Faults) -> None:
     """The worst moment to die: inside an activity (here ``record_event``, held by a locked
