@@ -39,6 +39,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from idri.devserver import free_port, search_attribute_flags, temporal_binary
+from models import search
 from models.case import (
     Actor,
     CaseStatus,
@@ -337,7 +338,10 @@ class CaseDriver:
     handle: WorkflowHandle[InstituteWorkflow, CaseStatus] | None = None
     first_run_id: str | None = None
     progress: list[float] = field(default_factory=list)
+    stage_reached_at: float | None = None
+    """When the case was seen ``designated``."""
     done_at: float | None = None
+    """When its first run had continued as new."""
     retries: int = 0
 
     @property
@@ -386,18 +390,31 @@ class CaseDriver:
             await self.update(method, argument)
 
     async def designated(self, timeout: float = 90) -> None:
-        """Wait until the first run has continued as new: the case reached ``designated``."""
+        """Wait until the case is designated (``stage_reached_at``, from its ``IdriStage`` search
+        attribute) and its first run has continued as new (``done_at``: the run first waits for
+        its mails to go out, which a lost delivery attempt can hold up for its start-to-close
+        timeout; the case itself has moved on)."""
         first = self.client.get_workflow_handle(self.workflow_id, run_id=self.first_run_id)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(RPCError):
-                status = (await first.describe()).status
-                if status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                description = await first.describe()
+                if (
+                    self.stage_reached_at is None
+                    and description.typed_search_attributes.get(search.STAGE) == "designated"
+                ):
+                    self.stage_reached_at = time.monotonic()
+                    self.progress.append(self.stage_reached_at)
+                if description.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
                     self.done_at = time.monotonic()
-                    self.progress.append(self.done_at)
+                    if self.stage_reached_at is None:
+                        self.stage_reached_at = self.done_at
+                        self.progress.append(self.done_at)
                     return
-                if status != WorkflowExecutionStatus.RUNNING:
-                    raise AssertionError(f"case {self.case_id} ended its first run: {status}")
+                if description.status != WorkflowExecutionStatus.RUNNING:
+                    raise AssertionError(
+                        f"case {self.case_id} ended its first run: {description.status}"
+                    )
             await asyncio.sleep(0.1)
         raise TimeoutError(f"case {self.case_id} not designated within {timeout:g} s")
 

@@ -1,6 +1,11 @@
 """Rule: a worker killed at any moment loses nothing. Restarted, it takes every case up where it
 stood; every case ends where it should, within 15 s of the restart it is moving again, and the
-registry and the outbox hold each event and each mail once."""
+registry and the outbox hold each event and each mail once.
+
+"Moving again" is the case's own next step: an operator's action answered, or the designation
+when the notice ends. A mail whose delivery attempt died with the worker is sent again once that
+attempt's start-to-close timeout has passed (``DELIVERY``, 60 s); the case does not wait for it,
+except its continue-as-new at designation, which the test waits for before counting the mails."""
 
 from __future__ import annotations
 
@@ -19,8 +24,6 @@ pytestmark = [pytest.mark.devserver]
 SEED = int(os.environ.get("IDRI_FAULT_SEED", "20260430"))
 """Where the kills fall; ``IDRI_FAULT_SEED`` tries other points."""
 RESUME_WITHIN = 15.0
-LONGEST_START_TO_CLOSE = 60.0
-"""``DELIVERY`` in ``workflows/institute.py``: the longest an attempt lost with a worker is waited."""
 
 
 def resume_delays(drivers: list[CaseDriver], restarts: list[float]) -> list[float]:
@@ -31,7 +34,7 @@ def resume_delays(drivers: list[CaseDriver], restarts: list[float]) -> list[floa
     for i, restart in enumerate(restarts):
         next_kill = restarts[i + 1] if i + 1 < len(restarts) else float("inf")
         for driver in drivers:
-            if driver.done_at is not None and driver.done_at <= restart:
+            if driver.stage_reached_at is not None and driver.stage_reached_at <= restart:
                 continue
             later = [t for t in driver.progress if t > restart]
             if later and later[0] < next_kill:
@@ -66,14 +69,9 @@ async def test_cases_survive_worker_kills_at_random_points(faults: Faults) -> No
         f"{[round(d, 1) for d in delays]} s; activities retried: {retried}"
     )
     assert restarts, "the cases finished before the first kill: kill sooner"
-    # An activity attempt the dead worker had started is waited out (its start-to-close
-    # timeout) before it runs again: test_a_case_resumes_within_15_s_even_when_an_activity_was_lost
-    # holds the workflow to the 15 s; here only a resume without such a loss is.
-    timed_out = any("timeout" in why.lower() for r in retried.values() for _, _, why in r)
-    bound = RESUME_WITHIN + (LONGEST_START_TO_CLOSE if timed_out else 0)
-    assert all(d <= bound for d in delays), (
-        f"a case resumed {max(delays):.1f} s after the restart (at most {bound:g}); "
-        f"retried: {retried}"
+    assert all(d <= RESUME_WITHIN for d in delays), (
+        f"a case resumed {max(delays):.1f} s after the restart (at most {RESUME_WITHIN:g}); "
+        f"activities retried: {retried}"
     )
     for driver in drivers:
         assert (await driver.status()).stage.value == "designated"
