@@ -8,7 +8,7 @@ in history, where a replay reads it back unchanged.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -38,19 +38,6 @@ def load_calendar(path: Path | None = None) -> WorkingDayCalendar:
     return WorkingDayCalendar.from_mapping(json.loads(text))
 
 
-def notice_end_date(
-    calendar: WorkingDayCalendar, start: date, working_days: int
-) -> tuple[date, list[str]]:
-    """The last day of a notice period and the warnings for years without data.
-
-    The one rule the activity and ``idri calendar notice-end`` share; ``start`` is a Beijing date.
-
-    Raises:
-        ValueError: ``working_days`` is less than 1.
-    """
-    return calendar.notice_end(start, working_days)
-
-
 class CalendarActivities:
     """Activities that need the working-day calendar, which is loaded once per worker."""
 
@@ -73,8 +60,8 @@ class CalendarActivities:
             end = request.start + timedelta(seconds=request.override_seconds)
             return NoticePeriod(request.start, end, request.working_days)
         try:
-            last_day, warnings = notice_end_date(
-                self._calendar, cst_date(request.start), request.working_days
+            last_day, warnings = self._calendar.notice_end(
+                cst_date(request.start), request.working_days
             )
         except ValueError as error:
             raise ApplicationError(

@@ -477,6 +477,12 @@ class ScheduleActivities:
             )
         self.source = source
 
+    def _bureau_mail(self, subject: str, body: str) -> SummaryMail:
+        """A summary for the bureau; recorded as undeliverable when no mailbox is configured."""
+        bureau = self.settings.bureau_email or None
+        missing = None if bureau else "no bureau mailbox configured (IDRI_BUREAU_EMAIL)"
+        return SummaryMail("bureau", "", bureau, missing, subject, body)
+
     @property
     def client(self) -> Client:
         return self._client or activity.client()
@@ -557,15 +563,7 @@ class ScheduleActivities:
             batch=batch[:MAIL_LIST_LIMIT],
             unreviewed=unreviewed[:MAIL_LIST_LIMIT],
         )
-        bureau = self.settings.bureau_email or None
-        mail = SummaryMail(
-            "bureau",
-            "",
-            bureau,
-            None if bureau else "no bureau mailbox configured (IDRI_BUREAU_EMAIL)",
-            subject,
-            body,
-        )
+        mail = self._bureau_mail(subject, body)
         # The bureau hears of every close, even an empty round: silence would look like a fault.
         queued = await asyncio.to_thread(
             post_summary,
@@ -694,15 +692,7 @@ class ScheduleActivities:
             groups=groups,
             overdue_total=len(items),
         )
-        bureau = self.settings.bureau_email or None
-        mail = SummaryMail(
-            "bureau",
-            "",
-            bureau,
-            None if bureau else "no bureau mailbox configured (IDRI_BUREAU_EMAIL)",
-            subject,
-            body,
-        )
+        mail = self._bureau_mail(subject, body)
         queued = await asyncio.to_thread(
             post_summary,
             self.engine,

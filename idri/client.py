@@ -15,7 +15,6 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.envconfig import ClientConfigProfile
 
 from idri.settings import Settings
@@ -48,7 +47,7 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     )
     known = set(existing.custom_attributes) | set(existing.system_attributes)
     missing = {
-        key.name: IndexedValueType.ValueType(_indexed_type(key.indexed_value_type))
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type.value))
         for key in search.ALL
         if key.name not in known
     }
@@ -57,7 +56,3 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
-
-
-def _indexed_type(kind: SearchAttributeIndexedValueType) -> int:
-    return int(kind.value)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -45,7 +44,3 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     leaves mid-activity cannot hold time still for the next (the server counts it in flight)."""
     async with await start_time_skipping() as env:
         yield env
-
-
-def running_under_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -29,12 +29,12 @@ def notice_end(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The last day of a notice period that starts on START (objections until its midnight)."""
-    from activities.calendar import load_calendar, notice_end_date
+    from activities.calendar import load_calendar
 
     first = parse_date(start, "START")
     working_days = days if days is not None else settings().notice_working_days
     try:
-        last, warnings = notice_end_date(load_calendar(), first, working_days)
+        last, warnings = load_calendar().notice_end(first, working_days)
     except (ValueError, OverflowError) as error:
         fail(str(error))
     if json_:
