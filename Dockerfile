@@ -17,7 +17,10 @@ COPY models ./models
 COPY workflows ./workflows
 COPY activities ./activities
 COPY *.py ./
+# Bytecode for /app too: `python worker.py` imports from here, the user cannot write here, and
+# the workflow sandbox imports the workflow modules again for every workflow run.
 RUN pip install . \
+    && python -m compileall -q /app \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/idri --create-home idri
 
 # The worker's data directory (outbox, generated pages); compose mounts a named volume here.

@@ -4,11 +4,18 @@ SQLite is tuned for a worker with many concurrent activities: WAL lets readers r
 writer, ``busy_timeout`` makes a second writer wait instead of failing, and every transaction that
 writes starts with ``BEGIN IMMEDIATE`` so it takes the write lock up front (a deferred transaction
 that reads first and writes later can fail with "database is locked" without waiting at all).
+Connections are pooled, and a pooled connection whose file is no longer the one at the path
+(deleted, replaced by a restore) is dropped at checkout rather than used.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -16,13 +23,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 5
+SQLITE_POOL_OVERFLOW = 40
+"""Connections kept open, and opened beyond that at busy moments (closed when returned). The
+overflow is large so that no thread ever waits for a connection: activities run in asyncio's
+default executor (up to 32 threads), and a thread waiting out another process's lock holds its
+connection for up to the busy timeout; a pool that ran dry would add a wait of its own."""
 _IMMEDIATE = "idri_immediate"
 """Execution option asking a SQLite transaction to take the write lock at BEGIN."""
 
@@ -46,25 +59,48 @@ def create_registry_engine(url: str, **kwargs: Any) -> Engine:
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = kwargs.pop("connect_args", {})
-    # Activities run in worker threads; each session checks a connection out for itself.
+    # Activities run in worker threads; a pooled connection moves between them.
     connect_args.setdefault("check_same_thread", False)
+    # pysqlite's timeout is SQLite's busy timeout: a writer waits this long for the write lock.
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
         raise ValueError("the registry needs a SQLite file, not an in-memory database")
-    # NullPool: a file connection is cheap to open and nothing stays open between activities.
-    kwargs.setdefault("poolclass", NullPool)
+    # Pooled: opening a connection (and its PRAGMAs) per session cost more CPU than the writes;
+    # closing the last one also checkpointed and deleted the WAL file every time.
+    kwargs.setdefault("poolclass", QueuePool)
+    if kwargs["poolclass"] is QueuePool:
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", SQLITE_POOL_OVERFLOW)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
+    path = engine.url.database or ""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling defers it).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL is a property of the file (it persists); the other two are per connection.
+        _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        record.info[_FILE] = _file_identity(path)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A pooled connection keeps the file it opened: if the path now names another file (the
+        # database was deleted, restored from a backup, replaced), that connection would read and
+        # write the old one. The pool drops it and connects again.
+        if record.info.get(_FILE) != _file_identity(path):
+            raise exc.DisconnectionError(f"{path} was replaced since the connection was opened")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # Errors that say the connection's file is no longer the database's (moved, unlinked,
+        # unreadable): every pooled connection may be affected, so the pool starts over.
+        error = context.original_exception
+        if isinstance(error, sqlite3.Error) and _FILE_GONE.search(str(error)):
+            context.is_disconnect = True
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -72,6 +108,53 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL unless it is already.
+
+    The switch needs the file to itself and fails at once with "database is locked" when
+    another process is using it (SQLite's busy timeout does not apply to it): workers starting
+    together on a new database retry here for as long as a writer would wait.
+    """
+    waited = 0.0
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or waited >= SQLITE_BUSY_TIMEOUT_MS / 1000:
+                raise
+            time.sleep(0.05)
+            waited += 0.05
+
+
+_FILE = "idri_file"
+_FILE_GONE = re.compile(
+    r"disk I/O error|readonly database|unable to open database file|malformed|not a database",
+    re.IGNORECASE,
+)
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in a transaction that commits on success and rolls back on error.
+
+    Cheaper than :func:`write_session` for statements that need no ORM objects. On SQLite it
+    holds the write lock from its first statement (see the module docstring).
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn
 
 
 @contextmanager
@@ -98,7 +181,7 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 def insert_ignoring_duplicates(
-    session: Session, table: Table, values: dict[str, Any], keys: list[str]
+    session: Session | Connection, table: Table, values: dict[str, Any], keys: list[str]
 ) -> bool:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``; True when this call inserted the row.
 
@@ -106,17 +189,28 @@ def insert_ignoring_duplicates(
     On PostgreSQL a concurrent insert of the same key waits for the first transaction and then
     does nothing, so exactly one caller sees True.
     """
-    dialect = session.get_bind().dialect.name
+    conn = session.connection() if isinstance(session, Session) else session
+    statement = insert_ignoring(conn.dialect.name, table, tuple(keys), returning=True)
+    # RETURNING says whether a row was written; rowcount is unreliable here (psycopg gives -1).
+    # The values go as parameters, not into the statement: one cached statement, compiled once.
+    return conn.execute(statement, values).first() is not None
+
+
+@functools.cache
+def insert_ignoring(
+    dialect: str, table: Table, keys: tuple[str, ...], *, returning: bool = False
+) -> Any:
+    """The ``INSERT ... ON CONFLICT (keys) DO NOTHING`` statement of ``table``, built once.
+
+    Execute it with the row's values as parameters (a list of them for many rows)."""
     statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     elif dialect == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     else:
         raise NotImplementedError(f"the registry supports SQLite and PostgreSQL, not {dialect}")
-    # RETURNING says whether a row was written; rowcount is unreliable here (psycopg gives -1).
-    returning = statement.values(**values).returning(*(table.c[k] for k in keys))
-    return session.exec(returning).first() is not None
+    return statement.returning(*(table.c[k] for k in keys)) if returning else statement
 
 
 # --- Migrations --------------------------------------------------------------------------------

@@ -4,27 +4,32 @@ Rows are claimed before they are sent: a claim marks a batch ``sending`` with a 
 (``claimed_by``, ``claimed_until``) in one short transaction, using ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL so concurrent deliverers take disjoint batches (SQLite has a single writer, so its claim
 transaction is serialised anyway). No database lock is held while talking to the mail server.
-Each mail is marked ``sent`` right after the server accepts it.
+A batch's outcome (sent, refused, to retry) is recorded in one transaction after its last mail,
+or when it stops early; a row is marked ``sent`` only after the server accepted its mail.
 
 If the server is unreachable the unsent rows of the batch go back to ``pending`` and the activity
 raises, so Temporal retries it with backoff; mails go out when the server returns, each once.
-A deliverer that dies mid-batch leaves rows whose lease expires and are claimed again; the only
-way a mail is sent twice is a crash between the server's acceptance and the ``sent`` commit, and
-then the copy carries the same ``Message-ID``.
+A deliverer that dies mid-batch leaves rows whose lease expires and are claimed again (at once by
+a retry of the same activity); the only way a mail is sent twice is a crash between the server's
+acceptance and the batch's ``sent`` commit, and then the copy carries the same ``Message-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
+import re
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, or_, update
-from sqlmodel import col, select
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from temporalio import activity
 
-from activities.db import write_session
+from activities.db import write_transaction
 from activities.mailer import (
     EmlTransport,
     Outgoing,
@@ -34,7 +39,7 @@ from activities.mailer import (
     TransportUnavailable,
     compose,
 )
-from activities.tables import NotificationRow, utcnow
+from activities.tables import NotificationRow, table_of, utcnow
 from idri.settings import Settings
 from models.records import ActivityName, DeliveryRequest
 
@@ -98,42 +103,41 @@ class NotificationActivities:
                 return delivered
 
     async def _send_batch(self, batch: list[Outgoing], token: str) -> tuple[int, list[str]]:
-        """Send a claimed batch; returns (sent, temporary problems). Unsent rows are released."""
-        open_keys = {mail.key for mail in batch}
-        sent, temporary = 0, []
+        """Send a claimed batch; returns (sent, temporary problems).
+
+        The outcome of the whole batch is recorded in one transaction at the end, also when the
+        batch stops half way (unsent rows are released then): a row is marked sent only after
+        the server accepted its mail, and a crash before that commit leaves the batch claimed
+        by this attempt, which its retry takes over and sends again (same ``Message-ID``).
+        """
+        outcome = _Outcome()
+        mail_from = self.settings.mail_from
         try:
             async with self.transport() as transport:
+                readable = transport.name == "eml"
                 for mail in batch:
-                    message = compose(
-                        mail,
-                        mail_from=self.settings.mail_from,
-                        readable=transport.name == "eml",
-                    )
+                    message = compose(mail, mail_from=mail_from, readable=readable)
                     try:
-                        how = await transport.send(mail, message)
+                        how = await transport.send(mail, message, sender=mail_from)
                     except RecipientRefused as refusal:
-                        open_keys.discard(mail.key)
                         if refusal.permanent:
-                            await asyncio.to_thread(
-                                self._finish, mail.key, token, FAILED, str(refusal)
-                            )
+                            outcome.failed.append((mail.key, str(refusal)))
                         else:
-                            temporary.append(str(refusal))
-                            await asyncio.to_thread(self._release, [mail.key], token, str(refusal))
+                            outcome.temporary.append((mail.key, str(refusal)))
                         continue
-                    await asyncio.to_thread(self._finish, mail.key, token, SENT, how)
-                    open_keys.discard(mail.key)
-                    sent += 1
+                    outcome.sent.append((mail.key, how))
                     if activity.in_activity():
-                        activity.heartbeat(sent)
+                        activity.heartbeat(len(outcome.sent))
         except BaseException as error:
-            # Unreachable server, cancellation, anything: what was not sent is pending again.
-            if open_keys:
-                await asyncio.shield(
-                    asyncio.to_thread(self._release, sorted(open_keys), token, _describe(error))
-                )
+            # Unreachable server, cancellation, anything: what was sent is recorded, what was not
+            # is pending again.
+            settled = outcome.settled()
+            unsent = [(m.key, _describe(error)) for m in batch if m.key not in settled]
+            outcome.temporary.extend(unsent)
+            await asyncio.shield(asyncio.to_thread(self._record, outcome, token))
             raise
-        return sent, temporary
+        await asyncio.to_thread(self._record, outcome, token)
+        return len(outcome.sent), [reason for _, reason in outcome.temporary]
 
     # --- Database steps (blocking; run in a thread) -----------------------------------------
 
@@ -144,74 +148,159 @@ class NotificationActivities:
         deliverer whose lease ran out, or by an earlier attempt of this activity: tokens starting
         with ``earlier_attempts``) and return them as mails to send."""
         now = utcnow()
-        taken_over = [col(NotificationRow.claimed_until) < now]
-        if earlier_attempts:
-            taken_over.append(
-                and_(
-                    col(NotificationRow.claimed_by).startswith(earlier_attempts, autoescape=True),
-                    col(NotificationRow.claimed_by) != token,
-                )
-            )
-        claimable = or_(
-            col(NotificationRow.status) == PENDING,
-            and_(col(NotificationRow.status) == SENDING, or_(*taken_over)),
+        parameters: dict[str, object] = {
+            "now": now,
+            "token": token,
+            "until": now + self.lease,
+            "one_event": event_key,
+            "earlier": _like_prefix(earlier_attempts or ""),
+        }
+        claim = _claim_statement(
+            event_key is not None, earlier_attempts is not None, self.batch_size
         )
-        query = select(NotificationRow).where(claimable)
-        if event_key is not None:
-            query = query.where(NotificationRow.event_key == event_key)
-        query = (
-            query.order_by(col(NotificationRow.created_at), col(NotificationRow.key))
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        with write_session(self.engine) as session:
-            rows = list(session.exec(query).all())
-            batch = []
-            for row in rows:
-                row.status = SENDING
-                row.claimed_by = token
-                row.claimed_until = now + self.lease
-                row.attempts += 1
-                session.add(row)
-                batch.append(
-                    Outgoing(
-                        key=row.key,
-                        case_id=row.case_id,
-                        role=row.role,
-                        name=row.name,
-                        address=row.address or "",
-                        subject=row.subject,
-                        body=row.body,
-                        created_at=row.created_at,
-                        message_id=row.message_id,
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(claim, parameters).all()
+        batch = [Outgoing(**(row._asdict() | {"address": row.address or ""})) for row in rows]
+        # RETURNING does not keep the subquery's order.
+        batch.sort(key=lambda mail: (mail.created_at, mail.key))
+        return batch
+
+    def _record(self, outcome: _Outcome, token: str) -> None:
+        """Record a batch's outcome in one transaction, for the rows this attempt still holds."""
+        if not (outcome.sent or outcome.failed or outcome.temporary):
+            return
+        statements = _recording_statements()
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            changed: list[Any] = []
+            if outcome.sent:
+                changed.append(
+                    conn.execute(
+                        statements.sent,
+                        [
+                            {"k": key, "t": token, "how": how, "at": now}
+                            for key, how in outcome.sent
+                        ],
                     )
                 )
-            return batch
-
-    def _finish(self, key: str, token: str, status: str, outcome: str) -> None:
-        values: dict[str, object] = {"status": status, "claimed_by": None, "claimed_until": None}
-        if status == SENT:
-            values.update(sent_at=utcnow(), transport=outcome, last_error=None)
-        else:
-            values.update(last_error=outcome)
-        with write_session(self.engine) as session:
-            result = session.exec(
-                update(NotificationRow)
-                .where(col(NotificationRow.key) == key, col(NotificationRow.claimed_by) == token)
-                .values(**values)
-            )
-            if not result.rowcount:
-                log.warning(
-                    "notification %s was re-claimed while being sent (lease too short?)", key
+            if outcome.failed:
+                changed.append(
+                    conn.execute(
+                        statements.failed,
+                        [{"k": key, "t": token, "why": why} for key, why in outcome.failed],
+                    )
                 )
-
-    def _release(self, keys: list[str], token: str, error: str) -> None:
-        with write_session(self.engine) as session:
-            session.exec(
-                update(NotificationRow)
-                .where(col(NotificationRow.key).in_(keys), col(NotificationRow.claimed_by) == token)
-                .values(status=PENDING, claimed_by=None, claimed_until=None, last_error=error)
+            if outcome.temporary:
+                changed.append(
+                    conn.execute(
+                        statements.released,
+                        [{"k": key, "t": token, "why": why} for key, why in outcome.temporary],
+                    )
+                )
+        expected = len(outcome.sent) + len(outcome.failed) + len(outcome.temporary)
+        counts = [_rows(result) for result in changed]
+        if all(n >= 0 for n in counts) and sum(counts) < expected:
+            log.warning(
+                "%d of %d notifications were re-claimed while being sent (lease too short?)",
+                expected - sum(counts),
+                expected,
             )
+
+
+@functools.cache
+def _claim_statement(one_event: bool, take_over_earlier: bool, batch_size: int) -> Any:
+    """One statement that chooses, claims and returns a batch; built once, run with the
+    parameters of ``claim``."""
+    outbox = table_of(NotificationRow)
+    taken_over = [outbox.c.claimed_until < bindparam("now")]
+    if take_over_earlier:
+        taken_over.append(
+            and_(
+                outbox.c.claimed_by.like(bindparam("earlier"), escape="/"),
+                outbox.c.claimed_by != bindparam("token"),
+            )
+        )
+    claimable = or_(
+        outbox.c.status == PENDING,
+        and_(outbox.c.status == SENDING, or_(*taken_over)),
+    )
+    chosen = select(outbox.c.key).where(claimable)
+    if one_event:
+        chosen = chosen.where(outbox.c.event_key == bindparam("one_event"))
+    chosen = (
+        chosen.order_by(outbox.c.created_at, outbox.c.key)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.key.in_(chosen.scalar_subquery()))
+        .values(
+            status=SENDING,
+            claimed_by=bindparam("token"),
+            claimed_until=bindparam("until"),
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(*(outbox.c[name] for name in _OUTGOING))
+    )
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with ``prefix`` (escape character ``/``)."""
+    return re.sub(r"([/%_])", r"/\1", prefix) + "%"
+
+
+_OUTGOING = tuple(field.name for field in dataclasses.fields(Outgoing))
+"""The outbox columns a mail is sent from (``Outgoing``'s fields have the columns' names)."""
+
+
+@dataclass
+class _Outcome:
+    """What happened to each mail of a batch: (key, how it went out or why not)."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """Refused for good (5xx)."""
+    temporary: list[tuple[str, str]] = field(default_factory=list)
+    """Not sent: pending again."""
+
+    def settled(self) -> set[str]:
+        return {key for key, _ in (*self.sent, *self.failed, *self.temporary)}
+
+
+@dataclass(frozen=True)
+class _Recording:
+    sent: Any
+    failed: Any
+    released: Any
+
+
+@functools.cache
+def _recording_statements() -> _Recording:
+    # Executed with one parameter set per mail (executemany); each touches a row only while this
+    # attempt's claim (``claimed_by``) is still on it.
+    outbox = table_of(NotificationRow)
+    mine = update(outbox).where(
+        outbox.c.key == bindparam("k"), outbox.c.claimed_by == bindparam("t")
+    )
+    unclaimed = {"claimed_by": None, "claimed_until": None}
+    return _Recording(
+        sent=mine.values(
+            status=SENT,
+            sent_at=bindparam("at"),
+            transport=bindparam("how"),
+            last_error=None,
+            **unclaimed,
+        ),
+        failed=mine.values(status=FAILED, last_error=bindparam("why"), **unclaimed),
+        released=mine.values(status=PENDING, last_error=bindparam("why"), **unclaimed),
+    )
+
+
+def _rows(result: Any) -> int:
+    """Rows an executemany changed, or -1 when the driver cannot tell."""
+    rowcount = result.rowcount
+    return int(rowcount) if rowcount is not None and rowcount >= 0 else -1
 
 
 def claim_owner() -> tuple[str, str | None]:

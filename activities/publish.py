@@ -12,30 +12,40 @@ Every page is a function of the registry alone (no "generated at" stamp), so pub
 writes the same bytes; a file is rewritten only when its content changes, and the
 ``publications`` table remembers since when each page holds its current content.
 Every call also refreshes the index and the registry, which any publication may change.
+
+Cases do not publish: ``record_event`` queues the event in ``pages_due`` in its own transaction,
+and each worker runs a :class:`Publisher` that publishes everything due in one pass every
+``IDRI_PUBLISH_INTERVAL`` seconds. A page is rendered once however many events changed it (a
+batch of approvals, a registry of 10,000 institutes), and no case waits for a page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlalchemy import Engine, delete, func
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import registry_read
-from activities.db import write_session
+from activities.db import read_session, write_session
 from activities.registry_read import TrailEntry
-from activities.tables import PublicationRow, utcnow
+from activities.tables import PageDueRow, PublicationRow, utcnow
 from activities.templates import (
     direction,
     district,
@@ -49,6 +59,15 @@ from models.records import ActivityName, PublicationRequest
 from models.time import cst_date
 
 KINDS = ("notice", "registry", "delisting")
+try:
+    import fcntl
+except ImportError:  # Windows: publishers of one process still take turns (_IN_PROCESS)
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+_IN_PROCESS = threading.Lock()
+
 PUBLISH_LOCK = 0x1D1_2E62
 """Advisory lock id serialising publishers on PostgreSQL (next to the migration lock)."""
 
@@ -79,22 +98,89 @@ class PublicationActivities:
 
     def publish_sync(self, request: PublicationRequest) -> list[str]:
         """The activity's body; returns the paths whose content changed."""
+        with self._turn():
+            return self._publish(self._pages_of(request, {}), done=[])
+
+    def publish_due(self) -> int:
+        """Publish the pages of every event queued in ``pages_due``; the number published.
+
+        An event whose page cannot be rendered (its records are missing) stays queued and is
+        logged; the others are published and leave the queue.
+        """
+        with read_session(self.engine) as session:
+            if session.exec(select(PageDueRow.event_key).limit(1)).first() is None:
+                return 0  # the usual case, answered without waiting for a turn
+        with self._turn():
+            with read_session(self.engine) as session:
+                due = session.exec(select(PageDueRow).order_by(col(PageDueRow.queued_at))).all()
+            rendered: dict[str, list[Page]] = {}
+            pages: list[Page] = []
+            done: list[str] = []
+            for row in due:
+                request = PublicationRequest(row.event_key, row.kind, row.case_id)
+                try:
+                    pages += self._pages_of(request, rendered)
+                except (LookupError, ValueError) as error:
+                    log.error("page of event %s cannot be published yet: %s", row.event_key, error)
+                    continue
+                done.append(row.event_key)
+            if done:
+                self._publish(pages, done=done)
+            return len(done)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """One publisher at a time, from reading the registry to writing the files: otherwise
+        a publisher that read before another event committed could write its older pages last.
+
+        The turn is not the registry's write lock, so cases go on recording events while pages
+        render; what they record meanwhile is queued and published by the next turn.
+        """
+        if self.engine.dialect.name == "postgresql":
+            autocommit = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            with autocommit as conn:
+                conn.execute(select(func.pg_advisory_lock(PUBLISH_LOCK)))
+                try:
+                    yield
+                finally:
+                    conn.execute(select(func.pg_advisory_unlock(PUBLISH_LOCK)))
+            return
+        # SQLite: a lock file beside the database, for every process that shares the file.
+        database = self.engine.url.database
+        assert database, "the registry is a SQLite file (activities.db refuses :memory:)"
+        with _IN_PROCESS, open(f"{database}.publishing", "a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+
+    def _publish(self, pages: list[Page], *, done: list[str]) -> list[str]:
+        """Write ``pages`` with the registry and the index, then record them and take ``done``
+        off the queue; the paths whose content changed."""
+        pages = [*self.registry_pages(), *self.index_pages(), self.stylesheet(), *pages]
+        changed = self._write(pages)
+        with write_session(self.engine) as session:
+            self._remember(session, pages)
+            if done:
+                session.exec(delete(PageDueRow).where(col(PageDueRow.event_key).in_(done)))
+        return changed
+
+    def _pages_of(self, request: PublicationRequest, rendered: dict[str, list[Page]]) -> list[Page]:
+        """The pages ``request`` publishes besides the registry and the index, unless a page of
+        the same batch or case is in ``rendered`` already (then none)."""
         if request.kind not in KINDS:
             raise ValueError(f"unknown publication kind {request.kind!r}; expected one of {KINDS}")
-        with write_session(self.engine) as session:
-            # One publisher at a time, from reading the registry to writing the files: otherwise
-            # a publisher that read before another event committed could write its older pages
-            # last. SQLite's write transaction is that lock already; PostgreSQL takes this one.
-            if session.get_bind().dialect.name == "postgresql":
-                session.exec(select(func.pg_advisory_xact_lock(PUBLISH_LOCK)))
-            pages = [*self.registry_pages(), *self.index_pages(), self.stylesheet()]
-            if request.kind == "notice":
-                pages += self.notice_pages(self._approval_for(request))
-            elif request.kind == "delisting":
-                pages += self.delisting_pages(request.case_id)
-            changed = self._write(pages)
-            self._remember(session, pages)
-            return changed
+        if request.kind == "notice":
+            approval = self._approval_for(request)
+            page = f"notice/{_batch_of(approval)}"
+            if page not in rendered:
+                rendered[page] = self.notice_pages(approval)
+                return rendered[page]
+        elif request.kind == "delisting":
+            page = f"delisting/{request.case_id}"
+            if page not in rendered:
+                rendered[page] = self.delisting_pages(request.case_id)
+                return rendered[page]
+        return []
 
     # --- Pages ------------------------------------------------------------------------------
 
@@ -267,6 +353,30 @@ class PublicationActivities:
             else:
                 continue
             session.add(row)
+
+
+class Publisher:
+    """Publishes the pages due, every ``interval`` seconds, until stopped (run by each worker).
+
+    Several workers may run one each: they take turns (``_lock``), and a pass finds nothing left
+    by the one before. A pass that fails (the registry down) is retried at the next interval;
+    the queue is in the registry, so a worker that dies leaves nothing unpublished.
+    """
+
+    def __init__(self, pages: PublicationActivities, interval: float) -> None:
+        self.pages = pages
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                # A pass in progress when the worker stops finishes in its thread: its
+                # transaction either commits with the pages written or leaves them due.
+                await asyncio.to_thread(self.pages.publish_due)
+            except Exception:
+                log.exception("publishing the pages due failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
 
 
 def _notice_start(approval: TrailEntry) -> datetime:

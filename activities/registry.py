@@ -13,13 +13,17 @@ and the worker's event loop stays free for workflow tasks.
 from __future__ import annotations
 
 import asyncio
+import functools
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from temporalio import activity
 
-from activities.db import insert_ignoring_duplicates, write_session
+from activities.db import insert_ignoring, write_transaction
 from activities.mailer import message_id, render
 from activities.tables import (
     EvaluationRow,
@@ -27,12 +31,14 @@ from activities.tables import (
     InstituteRow,
     NotificationRow,
     ObjectionRow,
+    PageDueRow,
     table_of,
     utcnow,
 )
 from activities.templates import parse_moment
 from idri.settings import Settings, get_settings
 from models.case import Stage
+from models.notifications import publication_for
 from models.records import ActivityName, EventRecord, Recipient
 from models.time import CST, end_of_day
 
@@ -62,16 +68,32 @@ class RegistryActivities:
     def record_sync(self, record: EventRecord) -> bool:
         """The activity's body; True when this call wrote the event, False if it already was."""
         now = utcnow()
-        # Rendered before the transaction opens: SQLite's write lock is held only to write.
+        # Everything is computed before the transaction opens: SQLite's write lock is held only
+        # to write, and the rows go out as parameters of statements built once (``_statements``).
         mails = [self.outbox_row(record, recipient, now) for recipient in record.recipients]
-        with write_session(self.engine) as session:
-            if not _insert_event(session, record, now):
-                return False
-            _upsert_institute(session, record, now)
-            _write_evaluation(session, record)
-            _write_objection(session, record)
-            for values in mails:
-                insert_ignoring_duplicates(session, table_of(NotificationRow), values, ["key"])
+        evaluation = _evaluation_values(record)
+        with write_transaction(self.engine) as conn:
+            statements = _statements(conn.dialect.name)
+            if conn.execute(statements.event, _event_values(record, now)).first() is None:
+                return False  # already recorded: a retry, a replay or a concurrent duplicate
+            conn.execute(statements.institute, _institute_values(record, now))
+            if evaluation is not None:
+                conn.execute(statements.evaluation, evaluation)
+            _write_objection(conn, statements, record)
+            if mails:
+                conn.execute(statements.notifications, mails)
+            page = publication_for(record.event, record.from_stage.value, record.to_stage.value)
+            if page is not None:
+                # Queued with the event, published by the worker's publisher (activities.publish).
+                conn.execute(
+                    statements.page_due,
+                    {
+                        "event_key": record.key,
+                        "kind": page,
+                        "case_id": record.snapshot.case_id,
+                        "queued_at": now,
+                    },
+                )
             return True
 
     def address_of(self, recipient: Recipient, district: str) -> tuple[str | None, str | None]:
@@ -115,71 +137,107 @@ class RegistryActivities:
         }
 
 
-def _insert_event(session: Session, record: EventRecord, now: datetime) -> bool:
-    return insert_ignoring_duplicates(
-        session,
-        table_of(EventRow),
-        {
-            "key": record.key,
-            "case_id": record.snapshot.case_id,
-            "workflow_id": record.workflow_id,
-            "run_id": record.run_id,
-            "seq": record.seq,
-            "at": record.at,
-            "event": record.event,
-            "from_stage": record.from_stage.value,
-            "to_stage": record.to_stage.value,
-            "actor": record.actor,
-            "role": record.role.value,
-            "reason": record.reason,
-            "details": dict(record.details),
-            "recorded_at": now,
-        },
-        ["key"],
-    )
+def _event_values(record: EventRecord, now: datetime) -> dict[str, object]:
+    return {
+        "key": record.key,
+        "case_id": record.snapshot.case_id,
+        "workflow_id": record.workflow_id,
+        "run_id": record.run_id,
+        "seq": record.seq,
+        "at": record.at,
+        "event": record.event,
+        "from_stage": record.from_stage.value,
+        "to_stage": record.to_stage.value,
+        "actor": record.actor,
+        "role": record.role.value,
+        "reason": record.reason,
+        "details": dict(record.details),
+        "recorded_at": now,
+    }
 
 
-def _upsert_institute(session: Session, record: EventRecord, now: datetime) -> None:
+def _institute_values(record: EventRecord, now: datetime) -> dict[str, object]:
     snapshot = record.snapshot
-    # Insert-if-absent first, so two first events of a new case cannot both try to create it;
-    # then lock the row and apply the snapshot unless a newer event already did.
-    insert_ignoring_duplicates(
-        session,
-        table_of(InstituteRow),
-        {
-            "case_id": snapshot.case_id,
-            "organisation": snapshot.organisation,
-            "district": snapshot.district,
-            "direction": snapshot.direction,
-            "level": snapshot.level.value,
-            "stage": snapshot.stage.value,
-            "workflow_id": record.workflow_id,
-            "last_event_seq": -1,
-            "updated_at": now,
+    return {
+        "case_id": snapshot.case_id,
+        "organisation": snapshot.organisation,
+        "district": snapshot.district,
+        "direction": snapshot.direction,
+        "level": snapshot.level.value,
+        "stage": snapshot.stage.value,
+        "round_year": snapshot.round_year,
+        "designated_at": snapshot.designated_at,
+        "last_evaluated_at": snapshot.last_evaluated_at,
+        "next_evaluation_due": snapshot.next_evaluation_due,
+        "delisted_at": record.at if snapshot.stage is Stage.DELISTED else None,
+        "previous_case_id": snapshot.previous_case_id,
+        "workflow_id": record.workflow_id,
+        "last_event_seq": record.seq,
+        "updated_at": now,
+    }
+
+
+_INSTITUTE_KEPT = frozenset({"case_id", "delisted_at"})
+"""Columns an event's snapshot does not overwrite: the key, and the first delisting time."""
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of ``record_event`` for one dialect; executed with parameters only, so
+    SQLAlchemy compiles each once and no ORM object is built."""
+
+    event: Any
+    institute: Any
+    evaluation: Any
+    objection: Any
+    resolve_numbered: Any
+    resolve_oldest: Any
+    notifications: Any
+    page_due: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    institutes = table_of(InstituteRow)
+    upsert = postgresql.insert(institutes) if dialect == "postgresql" else sqlite.insert(institutes)
+    # One statement creates the row or applies the snapshot; the row lock it takes serialises two
+    # events of one case, and an older event arriving late (a lower seq) changes nothing.
+    institute = upsert.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={
+            **{
+                c.name: upsert.excluded[c.name]
+                for c in institutes.c
+                if c.name not in _INSTITUTE_KEPT
+            },
+            "delisted_at": func.coalesce(institutes.c.delisted_at, upsert.excluded.delisted_at),
         },
-        ["case_id"],
+        where=institutes.c.last_event_seq <= upsert.excluded.last_event_seq,
     )
-    row = session.get(InstituteRow, snapshot.case_id, with_for_update=True, populate_existing=True)
-    assert row is not None  # inserted above or already there
-    if row.last_event_seq > record.seq:
-        return  # an older event arriving late must not undo a newer state
-    row.organisation = snapshot.organisation
-    row.district = snapshot.district
-    row.direction = snapshot.direction
-    row.level = snapshot.level.value
-    row.stage = snapshot.stage.value
-    row.round_year = snapshot.round_year
-    row.designated_at = snapshot.designated_at
-    row.last_evaluated_at = snapshot.last_evaluated_at
-    row.next_evaluation_due = snapshot.next_evaluation_due
-    row.previous_case_id = snapshot.previous_case_id
-    row.workflow_id = record.workflow_id
-    row.last_event_seq = record.seq
-    row.updated_at = now
-    if snapshot.stage is Stage.DELISTED and row.delisted_at is None:
-        row.delisted_at = record.at
-    session.add(row)
-    session.flush()
+    objections = table_of(ObjectionRow)
+    open_ones = (
+        select(objections.c.id)
+        .where(objections.c.case_id == bindparam("o_case_id"), objections.c.status == "open")
+        .order_by(objections.c.lodged_at, objections.c.id)
+        .limit(1)
+    )
+    resolve = update(objections).values(
+        status=bindparam("o_status"),
+        resolution=bindparam("o_resolution"),
+        resolved_at=bindparam("o_resolved_at"),
+        resolved_event_key=bindparam("o_event_key"),
+    )
+    numbered = open_ones.where(objections.c.objection_no == bindparam("o_number"))
+    return _Statements(
+        event=insert_ignoring(dialect, table_of(EventRow), ("key",), returning=True),
+        institute=institute,
+        evaluation=insert(table_of(EvaluationRow)),
+        objection=insert(objections),
+        resolve_numbered=resolve.where(objections.c.id == numbered.scalar_subquery()),
+        resolve_oldest=resolve.where(objections.c.id == open_ones.scalar_subquery()),
+        notifications=insert_ignoring(dialect, table_of(NotificationRow), ("key",)),
+        page_due=insert_ignoring(dialect, table_of(PageDueRow), ("event_key",)),
+    )
 
 
 def deadline_of(value: str | None) -> datetime | None:
@@ -193,59 +251,52 @@ def deadline_of(value: str | None) -> datetime | None:
     return None
 
 
-def _write_evaluation(session: Session, record: EventRecord) -> None:
+def _evaluation_values(record: EventRecord) -> dict[str, object] | None:
     result = EVALUATION_RESULTS.get(record.event)
     if record.event == "record_national_outcome":
         result = record.snapshot.level.value  # national, or still municipal
     if result is None:
-        return
-    session.add(
-        EvaluationRow(
-            event_key=record.key,
-            case_id=record.snapshot.case_id,
-            at=record.at,
-            result=result,
-            note=record.details.get("note", record.reason),
-            deadline=deadline_of(record.details.get("deadline")),
-            actor=record.actor,
-        )
-    )
-    session.flush()
+        return None
+    return {
+        "event_key": record.key,
+        "case_id": record.snapshot.case_id,
+        "at": record.at,
+        "result": result,
+        "note": record.details.get("note", record.reason),
+        "deadline": deadline_of(record.details.get("deadline")),
+        "actor": record.actor,
+    }
 
 
-def _write_objection(session: Session, record: EventRecord) -> None:
+def _write_objection(conn: Connection, statements: _Statements, record: EventRecord) -> None:
     details = record.details
+    given = details.get("objection_id")
+    number = int(given) if given and given.isdigit() else None
     if record.event == "lodge_objection":
-        number = details.get("objection_id")
-        session.add(
-            ObjectionRow(
-                event_key=record.key,
-                case_id=record.snapshot.case_id,
-                objection_no=int(number) if number and number.isdigit() else None,
-                objector=details.get("objector", ""),
-                reason=record.reason,
-                lodged_at=record.at,
-            )
+        conn.execute(
+            statements.objection,
+            {
+                "event_key": record.key,
+                "case_id": record.snapshot.case_id,
+                "objection_no": number,
+                "objector": details.get("objector", ""),
+                "reason": record.reason,
+                "lodged_at": record.at,
+                "status": "open",
+                "resolution": "",
+            },
         )
-        session.flush()
     elif record.event in ("uphold_objection", "dismiss_objection"):
-        objection = _objection_resolved_by(session, record)
-        if objection is None:
-            return  # the trail still has the event; nothing lodged through the registry to close
-        objection.status = "upheld" if record.event == "uphold_objection" else "dismissed"
-        objection.resolution = record.reason
-        objection.resolved_at = record.at
-        objection.resolved_event_key = record.key
-        session.add(objection)
-        session.flush()
-
-
-def _objection_resolved_by(session: Session, record: EventRecord) -> ObjectionRow | None:
-    """The objection the event names (``details["objection_id"]``), else the oldest open one."""
-    query = select(ObjectionRow).where(
-        ObjectionRow.case_id == record.snapshot.case_id, ObjectionRow.status == "open"
-    )
-    number = record.details.get("objection_id")
-    if number and number.isdigit():
-        query = query.where(ObjectionRow.objection_no == int(number))
-    return session.exec(query.order_by(col(ObjectionRow.lodged_at), col(ObjectionRow.id))).first()
+        # The objection the event names, else the oldest open one. None open: the trail still
+        # has the event; nothing lodged through the registry to close.
+        conn.execute(
+            statements.resolve_oldest if number is None else statements.resolve_numbered,
+            {
+                "o_case_id": record.snapshot.case_id,
+                "o_number": number,
+                "o_status": "upheld" if record.event == "uphold_objection" else "dismissed",
+                "o_resolution": record.reason,
+                "o_resolved_at": record.at,
+                "o_event_key": record.key,
+            },
+        )

@@ -181,3 +181,15 @@ class PublicationRow(SQLModel, table=True):
     first_published_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     """When the content last changed (unchanged content keeps its time)."""
+
+
+class PageDueRow(SQLModel, table=True):
+    """An event whose public page is still to be published (see ``activities.publish``)."""
+
+    __tablename__ = "pages_due"
+
+    event_key: str = Field(foreign_key="events.key", primary_key=True)
+    kind: str
+    """notice, registry or delisting (``models.notifications.publication_for``)."""
+    case_id: str
+    queued_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

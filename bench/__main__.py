@@ -46,12 +46,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="py-spy profiles of the worker per lifecycle phase, here"
     )
-    parser.add_argument(
-        "--experiment",
-        action="append",
-        default=[],
-        help="what-if change to the real worker (bench/worker.py: pooled-sqlite, no-publish)",
-    )
     parser.add_argument("--keep", type=Path, help="keep data and logs in this directory")
     args = parser.parse_args(argv)
     if args.cases < 2:
@@ -77,7 +71,6 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
             IDRI_TASK_QUEUE=real_queue,
             IDRI_NOTICE_PERIOD_OVERRIDE=f"{NOTICE.total_seconds():g}s",
             BENCH_BASELINE_QUEUE=baseline_queue,
-            BENCH_EXPERIMENTS=",".join(args.experiment),
         )
         worker = WorkerProcess(env, root / "worker.log")
         await worker.start()
@@ -269,8 +262,6 @@ async def main(args: argparse.Namespace) -> int:
     sections = set(args.only or SECTIONS)
     rows: list[Row] = []
     say(f"machine: {machine()}")
-    if args.experiment:
-        say(f"EXPERIMENT (not a result): {', '.join(args.experiment)}")
     with tempfile.TemporaryDirectory(prefix="idri-bench-") as temporary:
         root = args.keep or Path(temporary)
         root.mkdir(parents=True, exist_ok=True)

@@ -63,12 +63,12 @@ PLAN: tuple[Step, ...] = (
     Step("submit_review", ("record_event",)),
     Step("submit_review", ("record_event",)),
     Step("record_inspection", ("record_event",)),
-    Step("decide", ("notice_period", "record_event", "publish"), ("deliver_notifications",)),
+    Step("decide", ("notice_period", "record_event"), ("deliver_notifications",)),
 )
 """The updates from survey to the approval, as the driver sends them."""
 
-NOTICE_END = Step("close_notice", ("record_event", "publish"), ("deliver_notifications",))
-"""The public-notice timer fires: designation, the registry page, the mails."""
+NOTICE_END = Step("close_notice", ("record_event",), ("deliver_notifications",))
+"""The public-notice timer fires: designation and its mails (the worker publishes the pages)."""
 
 NEXT_RUN = Step("next_run", ("load_policy",))
 """The run after continue-as-new: the policy, then a timer until the evaluation is due."""

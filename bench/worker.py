@@ -7,14 +7,6 @@ worker options. The benchmark reads this process's CPU time and memory from ``/p
 driver's own work (starting cases, sending updates) is not counted.
 
 Prints ``ready`` on stdout once both workers poll; stops on SIGTERM or SIGINT.
-
-``BENCH_EXPERIMENTS`` (comma-separated) changes the real worker to measure what a proposed change
-would gain, never for the reported results:
-
-- ``pooled-sqlite``: the registry engine keeps its SQLite connections in a pool instead of
-  opening one (and running its PRAGMAs) per session;
-- ``no-publish``: the ``publish`` activity does nothing (the upper bound of what making page
-  publication cheaper can gain).
 """
 
 from __future__ import annotations
@@ -23,35 +15,8 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any
 
 from temporalio.worker import Worker
-
-
-def apply_experiments(names: set[str]) -> None:
-    """Monkeypatch the real activities for a what-if measurement (see the module docstring)."""
-    unknown = names - {"pooled-sqlite", "no-publish"}
-    if unknown:
-        raise SystemExit(f"unknown BENCH_EXPERIMENTS: {', '.join(sorted(unknown))}")
-    if "pooled-sqlite" in names:
-        from sqlalchemy.pool import QueuePool
-
-        import activities.db
-
-        original = activities.db.create_registry_engine
-
-        def pooled(url: str, **kwargs: Any) -> Any:
-            if activities.db.normalize_url(url).startswith("sqlite"):
-                kwargs.setdefault("poolclass", QueuePool)
-                kwargs.setdefault("pool_size", 8)
-                kwargs.setdefault("max_overflow", 32)
-            return original(url, **kwargs)
-
-        activities.db.create_registry_engine = pooled
-    if "no-publish" in names:
-        from activities.publish import PublicationActivities
-
-        PublicationActivities.publish_sync = lambda self, request: []  # type: ignore[method-assign]
 
 
 async def serve() -> None:
@@ -60,7 +25,6 @@ async def serve() -> None:
     from idri.settings import get_settings
     from worker import build_worker
 
-    apply_experiments({n.strip() for n in os.environ.get("BENCH_EXPERIMENTS", "").split(",") if n})
     settings = get_settings()
     client = await connect(settings)
     stop = asyncio.Event()

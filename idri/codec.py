@@ -20,6 +20,12 @@ needed to its key, ``IDRI_ENCRYPTION_KEY_ID`` names the one new payloads use, an
 always decrypted with the key its own metadata names. Roll a new key out in two steps: add it to
 the key set of every worker, client and codec server first, then switch the current key id.
 
+Payloads are also read strictly (:class:`StrictPayloadConverter`): Temporal's default JSON
+converter quietly turns ``true`` into ``1.0`` for a ``float`` field, ``2.5`` into ``2`` for an
+``int`` field and a string into the list of its characters for a ``list[str]`` field, so a client
+sending JSON by hand could slip a value past a validator that never sees the original. Here each
+of those is a :class:`PayloadTypeError` naming the field and the value instead.
+
 This module is imported by entry points only (clients, workers, the codec server), never by
 workflow code.
 """
@@ -29,22 +35,37 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import inspect
+import json
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    JSONTypeConverter,
     PayloadCodec,
+    value_to_type,
 )
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from idri.settings import Settings
+
+# cryptography is imported by the codec itself, when there are keys: a client or worker without
+# encryption imports this module for its strict converter only.
 
 ENCODING = b"binary/encrypted"
 """The ``encoding`` metadata of an encrypted payload."""
@@ -128,7 +149,9 @@ class EncryptionCodec(PayloadCodec):
                 f"IDRI_ENCRYPTION_KEY_ID is {current_key_id!r}, but IDRI_ENCRYPTION_KEYS only "
                 f"has {', '.join(sorted(keys))}; name one of them, or add that key"
             )
-        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._ciphers: dict[str, AESGCM] = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.current_key_id = current_key_id
 
     @classmethod
@@ -209,6 +232,8 @@ class EncryptionCodec(PayloadCodec):
         data = payload.data
         if len(data) <= _NONCE_BYTES:
             raise DecryptionError(f"an encrypted payload (key id {key_id!r}) is truncated")
+        from cryptography.exceptions import InvalidTag
+
         try:
             clear = cipher.decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], raw_id)
         except InvalidTag:
@@ -220,15 +245,444 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(clear)
 
 
-def data_converter(
-    settings: Settings, *, base: DataConverter = DataConverter.default
-) -> DataConverter:
+# --- Reading payloads strictly ------------------------------------------------------------------
+
+
+class PayloadTypeError(TypeError):
+    """A payload's JSON does not have the type its type hint asks for, and converting it would
+    change its meaning (``true`` for a number, ``2.5`` for a whole number, a string for a list).
+
+    Raised while decoding. An update whose argument raises it is rejected before its validator
+    runs (the caller's failure is ``RuntimeError: Failed decoding arguments``, caused by this
+    error with its message); elsewhere the SDK treats it like any decoding failure (a workflow
+    task failure, retried once the data or the code is fixed).
+    """
+
+
+def _type_name(hint: Any) -> str:
+    """``ExpertReview``, ``list[str]``, ``int | None``: a type hint without module paths."""
+    text = hint.__name__ if isinstance(hint, type) and not typing.get_args(hint) else repr(hint)
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", text.replace("typing.", ""))
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, quoting it only when it cannot be personal data."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the JSON boolean {json.dumps(value)}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"a JSON string ({_count(len(value), 'character')})"
+    if isinstance(value, Mapping):
+        return f"a JSON object ({_count(len(value), 'key')})"
+    if isinstance(value, list):
+        return f"a JSON array ({_count(len(value), 'item')})"
+    return f"a {type(value).__name__}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _is_number_hint(hint: Any) -> bool:
+    return hint is int or hint is float or (_is_class(hint, int) and _is_class(hint, Enum))
+
+
+def _is_class(hint: Any, base: type | tuple[type, ...]) -> bool:
+    return inspect.isclass(hint) and issubclass(hint, base)
+
+
+def _is_collection_hint(hint: Any) -> bool:
+    """A hint the default converter fills from any iterable (``list[str]``, ``tuple[X, ...]``,
+    ``set[int]``), where a string or an object would be split into characters or keys."""
+    origin = typing.get_origin(hint) or hint
+    return (
+        _is_class(origin, Iterable)
+        and not _is_class(origin, (str, bytes, bytearray, Mapping, Enum))
+        and not dataclasses.is_dataclass(origin)
+    )
+
+
+def _refuse_coercion(hint: Any, value: Any) -> None:
+    """Raise when ``value`` would only become a ``hint`` number by changing its meaning."""
+    if isinstance(value, bool):
+        expected = "a whole number" if _is_class(hint, int) else "a number"
+        raise PayloadTypeError(f"expected {expected} ({_type_name(hint)}), got {_describe(value)}")
+    if hint is int and isinstance(value, float) and not value.is_integer():
+        raise PayloadTypeError(f"expected a whole number (int), got {_describe(value)}")
+
+
+class _NoSilentCoercion(JSONTypeConverter):
+    """Refuses the JSON values the default converter would change to fit a type hint.
+
+    Every other value is converted as the default conversion (``value_to_type``) converts it,
+    with the same results and the same errors: for the hints idri's payloads are made of
+    (dataclasses, ``str``, ``int``, ``float``, ``bool``, ``datetime``, string enums, ``X | None``,
+    ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``) by a decoder built once per hint, which
+    reads a dataclass's fields and type hints once instead of at every value; any other hint is
+    left to the default conversion (:attr:`Unhandled`), which already refuses a number or a list
+    for a ``str``, a string for a number, and so on.
+    """
+
+    def to_typed_value(self, hint: type, value: Any) -> Any:
+        return _decoder(hint)(value)
+
+
+_Decoder = Callable[[Any], Any]
+"""One hint's conversion of a JSON value; :data:`_UNHANDLED` leaves the value to the SDK."""
+_UNHANDLED = JSONTypeConverter.Unhandled
+_STRICT: list[JSONTypeConverter] = [_NoSilentCoercion()]
+"""The custom converters for what is left to ``value_to_type``."""
+_DECODERS: dict[int, tuple[Any, _Decoder]] = {}
+"""``id(hint)`` → (hint, its decoder). Keyed by identity, as hints that compare equal can still
+convert differently (``int | str`` equals ``str | int``, yet tries ``int`` first); holding the
+hint keeps its id from being reused."""
+_MAX_DECODERS = 2048
+"""Type hints live as long as their classes and functions, a few hundred here; a bound keeps
+classes a workflow sandbox imports afresh for each run from piling up."""
+
+
+def _decoder(hint: Any) -> _Decoder:
+    """The decoder of ``hint``, built at its first use."""
+    entry = _DECODERS.get(id(hint))
+    if entry is not None and entry[0] is hint:
+        return entry[1]
+    try:
+        decoder = _exact_decoder(hint)
+    except Exception:  # e.g. annotations that do not resolve: the default conversion says so
+        decoder = None
+    if decoder is None:
+        decoder = _guard(hint)
+    if len(_DECODERS) >= _MAX_DECODERS:
+        _DECODERS.clear()
+    _DECODERS[id(hint)] = (hint, decoder)
+    return decoder
+
+
+def _guard(hint: Any) -> _Decoder:
+    """For a hint left to the default conversion: refuse what it would coerce, leave the rest."""
+    if _is_number_hint(hint):  # an enum mixing in int (int and float have exact decoders)
+
+        def guard_number(value: Any) -> Any:
+            _refuse_coercion(hint, value)
+            return _UNHANDLED
+
+        return guard_number
+    if _is_collection_hint(hint):
+
+        def guard_collection(value: Any) -> Any:
+            if isinstance(value, str | bytes | Mapping):
+                raise PayloadTypeError(
+                    f"expected a list ({_type_name(hint)}), got {_describe(value)}"
+                )
+            return _UNHANDLED
+
+        return guard_collection
+    present = _optional_arm(hint)
+    if present is not None:
+        # ``X | None`` with a value: only X can take it. Converting to X directly keeps X's own
+        # error instead of the union's "Failed converting to X | None from ...".
+        def guard_optional(value: Any) -> Any:
+            return _UNHANDLED if value is None else value_to_type(present, value, _STRICT)
+
+        return guard_optional
+    return _unhandled
+
+
+def _unhandled(value: Any) -> Any:
+    return _UNHANDLED
+
+
+def _optional_arm(hint: Any) -> Any:
+    """``X`` of ``X | None`` (``Optional[X]``), or None for any other hint."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    arms = typing.get_args(hint)
+    present = [arm for arm in arms if arm is not type(None)]
+    return present[0] if len(present) == 1 and len(arms) == 2 else None
+
+
+def _exact_decoder(hint: Any) -> _Decoder | None:
+    """A decoder doing all of the default conversion of ``hint``, strictly, or None when
+    ``hint`` is not one of those it covers. Each raises what ``value_to_type`` would raise,
+    wrapping a nested error the same way (``Failed converting field score on dataclass ...``),
+    so :func:`_explain` finds the path in the same chain."""
+    simple = _SIMPLE.get(hint) if isinstance(hint, type) or hint is Any else None
+    if simple is not None:
+        return simple
+    if isinstance(hint, type):
+        if issubclass(hint, Enum):
+            return _enum_decoder(hint) if issubclass(hint, str) else None
+        if dataclasses.is_dataclass(hint) and not issubclass(hint, Mapping):
+            return _dataclass_decoder(hint)
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list and len(args) == 1 and _is_item_hint(args[0]):
+        return _sequence_decoder(hint, args[0], list)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and _is_item_hint(args[0]):
+        return _sequence_decoder(hint, args[0], tuple)
+    if origin is dict and len(args) == 2 and args[0] is str and _is_item_hint(args[1]):
+        return _mapping_decoder(hint, args[1])
+    present = _optional_arm(hint)
+    if present is not None:
+        # Only for an X that refuses null, as the union then converts null to None.
+        decode = _exact_decoder(present)
+        if decode is not None and present is not Any:
+            return _optional_decoder(decode)
+    return None
+
+
+def _is_item_hint(hint: Any) -> bool:
+    """An item hint ``value_to_type`` converts each item to (not ``...`` or a type variable)."""
+    return hint is not Ellipsis and not isinstance(hint, typing.TypeVar)
+
+
+def _to_str(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"Expected value to be str, was {type(value)}")
+    return str(value)
+
+
+def _to_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise TypeError(f"Expected value to be bool, was {type(value)}")
+    return bool(value)
+
+
+def _to_int(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    _refuse_coercion(int, value)
+    if not isinstance(value, int | float):
+        raise TypeError(f"Expected value to be int|float, was {type(value)}")
+    return int(value)
+
+
+def _to_float(value: Any) -> Any:
+    if type(value) is float:
+        return value
+    _refuse_coercion(float, value)
+    if not isinstance(value, int | float):
+        raise TypeError(f"Expected value to be int|float, was {type(value)}")
+    return float(value)
+
+
+def _to_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)  # the SDK's parser on Python 3.11+
+        except ValueError as err:
+            raise TypeError(f"Failed parsing datetime string: {value}") from err
+    if isinstance(value, datetime):
+        return value
+    raise TypeError(f"Expected datetime or ISO8601 string, got {type(value)}")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_SIMPLE: dict[Any, _Decoder] = {
+    str: _to_str,
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    datetime: _to_datetime,
+    Any: _identity,
+}
+
+
+def _enum_decoder(enum: type[Enum]) -> _Decoder:
+    members = {member.value: member for member in enum}
+
+    def decode_enum(value: Any) -> Any:
+        if type(value) is str:
+            member = members.get(value)
+            if member is not None:
+                return member
+        elif not isinstance(value, str):
+            raise TypeError(
+                f"Cannot convert to enum {enum}, value not a string, value is {type(value)}"
+            )
+        return enum(value)  # a value of no member: Enum's own error (or its _missing_)
+
+    return decode_enum
+
+
+def _dataclass_decoder(cls: type) -> _Decoder:
+    """As ``value_to_type`` converts a dataclass: unknown keys are ignored, a missing required
+    field fails at construction, ``init=False`` fields are set after it."""
+    hints = typing.get_type_hints(cls)
+    fields = [(field.name, field.init, hints[field.name]) for field in dataclasses.fields(cls)]
+    # Field decoders are looked up at the first value, so a dataclass can contain itself.
+    plan: list[tuple[str, bool, Any, _Decoder]] | None = None
+
+    def decode_dataclass(value: Any) -> Any:
+        nonlocal plan
+        if not isinstance(value, dict):
+            raise TypeError(f"Cannot convert to dataclass {cls}, value is {type(value)} not dict")
+        if plan is None:
+            plan = [(name, init, hint, _decoder(hint)) for name, init, hint in fields]
+        arguments = {}
+        late = {}
+        for name, init, hint, decode in plan:
+            item = value.get(name, dataclasses.MISSING)
+            if item is dataclasses.MISSING:
+                continue
+            try:
+                converted = decode(item)
+                if converted is _UNHANDLED:
+                    converted = value_to_type(hint, item, _STRICT)
+            except Exception as err:
+                raise TypeError(f"Failed converting field {name} on dataclass {cls}") from err
+            if init:
+                arguments[name] = converted
+            else:
+                late[name] = converted
+        obj = cls(**arguments)
+        for name, converted in late.items():
+            object.__setattr__(obj, name, converted)
+        return obj
+
+    return decode_dataclass
+
+
+def _sequence_decoder(hint: Any, item_hint: Any, kind: type[list] | type[tuple]) -> _Decoder:
+    decode = _decoder(item_hint)
+
+    def decode_sequence(value: Any) -> Any:
+        if type(value) is not list:
+            if isinstance(value, str | bytes | Mapping):
+                raise PayloadTypeError(
+                    f"expected a list ({_type_name(hint)}), got {_describe(value)}"
+                )
+            if not isinstance(value, Iterable):
+                raise TypeError(f"Expected {hint}, value was {type(value)}")
+        items = []
+        for index, item in enumerate(value):
+            try:
+                converted = decode(item)
+                if converted is _UNHANDLED:
+                    converted = value_to_type(item_hint, item, _STRICT)
+            except Exception as err:
+                raise TypeError(f"Failed converting {hint} index {index}") from err
+            items.append(converted)
+        return items if kind is list else tuple(items)
+
+    return decode_sequence
+
+
+def _mapping_decoder(hint: Any, value_hint: Any) -> _Decoder:
+    """``dict[str, X]``; JSON object keys are strings already."""
+    decode = _decoder(value_hint)
+
+    def decode_mapping(value: Any) -> Any:
+        if type(value) is not dict and not isinstance(value, Mapping):
+            raise TypeError(f"Expected {hint}, value was {type(value)}")
+        converted_items = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                try:
+                    key = _to_str(key)
+                except Exception as err:
+                    raise TypeError(
+                        f"Failed converting key {key!r} to type {str} in mapping {hint}"
+                    ) from err
+            try:
+                converted = decode(item)
+                if converted is _UNHANDLED:
+                    converted = value_to_type(value_hint, item, _STRICT)
+            except Exception as err:
+                raise TypeError(
+                    f"Failed converting value for key {key!r} in mapping {hint}"
+                ) from err
+            converted_items[key] = converted
+        return converted_items
+
+    return decode_mapping
+
+
+def _optional_decoder(decode: _Decoder) -> _Decoder:
+    def decode_optional(value: Any) -> Any:
+        return None if value is None else decode(value)
+
+    return decode_optional
+
+
+# How value_to_type wraps a nested error; each names one step of the path to the bad value.
+_STEPS = (
+    (re.compile(r"Failed converting field (\w+) on dataclass .*", re.S), ".{}"),
+    (re.compile(r"Failed converting .* index (\d+)", re.S), "[{}]"),
+    (re.compile(r"Failed converting value for key (.*) in mapping .*", re.S), "[{}]"),
+)
+
+
+def _explain(hint: Any, error: BaseException) -> str:
+    """``ExpertReview.score: expected a number (float), got the JSON boolean true``, from the
+    chain of errors value_to_type raised (each wrapper adds a field, an index or a key)."""
+    path, reasons = _type_name(hint), []
+    seen: BaseException | None = error
+    while seen is not None:
+        message = str(seen)
+        for pattern, step in _STEPS:
+            match = pattern.fullmatch(message)
+            if match:
+                path += step.format(match.group(1))
+                break
+        else:
+            reasons.append(re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", message))
+        seen = seen.__cause__
+    return f"{path}: {'; '.join(reasons) or type(error).__name__}"
+
+
+class StrictJSONPlainPayloadConverter(JSONPlainPayloadConverter):
+    """``json/plain`` as Temporal writes it, read without silent coercions.
+
+    Raises:
+        PayloadTypeError: when the JSON does not fit the type hint, naming the path to the
+            value (``ExpertReview.score``) and what was wrong with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(custom_type_converters=[_NoSilentCoercion()])
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        try:
+            return super().from_payload(payload, type_hint)
+        except (TypeError, ValueError) as error:
+            raise PayloadTypeError(_explain(type_hint, error)) from None
+
+
+class StrictPayloadConverter(CompositePayloadConverter):
+    """Temporal's default payload converter with :class:`StrictJSONPlainPayloadConverter` in
+    place of the JSON one (nullary, as ``DataConverter.payload_converter_class`` requires)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                StrictJSONPlainPayloadConverter()
+                if isinstance(converter, JSONPlainPayloadConverter)
+                else converter
+                for converter in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+STRICT_CONVERTER = DataConverter(payload_converter_class=StrictPayloadConverter)
+"""Temporal's default data converter, reading payloads strictly; no codec."""
+
+
+def data_converter(settings: Settings, *, base: DataConverter = STRICT_CONVERTER) -> DataConverter:
     """The data converter every idri client and worker must share.
 
-    Without keys this is ``base`` unchanged. With keys, ``base`` gains the
-    :class:`EncryptionCodec` and, when it uses the default failure converter, failure messages
-    and stack traces move into an encoded (so encrypted) payload as well, since an error
-    message may quote an address or a name.
+    Without keys this is ``base`` (:data:`STRICT_CONVERTER`) unchanged. With keys, ``base``
+    gains the :class:`EncryptionCodec` and, when it uses the default failure converter, failure
+    messages and stack traces move into an encoded (so encrypted) payload as well, since an
+    error message may quote an address or a name.
 
     Raises:
         EncryptionConfigError: when the encryption settings are inconsistent.

@@ -38,6 +38,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from idri.codec import STRICT_CONVERTER
 from idri.reports import Report, build_report
 from idri.settings import Settings
 from models import search
@@ -143,7 +144,7 @@ async def simulate(
     own_env = env is None
     if env is None:
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_binary()
+            test_server_existing_path=test_server_binary(), data_converter=STRICT_CONVERTER
         )
     temporary = None
     if data_dir is None:

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from idri.codec import (
     ENCODING,
     KEY_ID_METADATA,
+    STRICT_CONVERTER,
     DecryptionError,
     EncryptionCodec,
     EncryptionConfigError,
@@ -117,8 +118,8 @@ async def test_payloads_written_before_encryption_still_decode() -> None:
     assert await converter({"2026-01": OLD_KEY}).decode([clear], [dict]) == [CONTACT]
 
 
-def test_without_keys_the_default_converter_is_used() -> None:
-    assert data_converter(settings()) is DataConverter.default
+def test_without_keys_the_shared_strict_converter_is_used_unencrypted() -> None:
+    assert data_converter(settings()) is STRICT_CONVERTER
 
 
 def test_with_keys_failure_messages_are_encoded_too() -> None:

@@ -2,28 +2,70 @@
 
 A change that would break running cases (a new activity call, a reordered timer) makes this
 fail; such a change goes behind ``workflow.patched``. Record new histories with
-``IDRI_RECORD_HISTORIES=1 make test``.
+``IDRI_RECORD_HISTORIES=1 make test``; before that, move the current ones into a folder named
+after the version they stand for (``v1/``: before the ``pages-by-worker`` patch), so every
+generation of running cases keeps being replayed.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from idri.codec import STRICT_CONVERTER
+from models.records import ActivityName
 from worker import WORKFLOWS
+from workflows.institute import PAGES_BY_WORKER
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "histories"
+HISTORIES = sorted(ROOT.rglob("*.json"))
+CURRENT = sorted(ROOT.glob("*.json"))
+V1 = sorted((ROOT / "v1").glob("*.json"))
 
 
-def test_there_is_a_recorded_history_for_each_major_path() -> None:
-    names = {p.stem for p in HISTORIES}
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(ROOT).with_suffix("")) for p in paths]
+
+
+def _activities_and_patches(path: Path) -> tuple[list[str], list[str]]:
+    """The activity types a history scheduled and the patch ids it recorded."""
+    history = json.loads(path.read_text(encoding="utf-8"))
+    activities, patches = [], []
+    for event in history["events"]:
+        scheduled = event.get("activityTaskScheduledEventAttributes")
+        if scheduled:
+            activities.append(scheduled["activityType"]["name"])
+        marker = event.get("markerRecordedEventAttributes")
+        if marker and marker["markerName"] == "core_patch":
+            [payload] = marker["details"]["patch-data"]["payloads"]
+            patches.append(json.loads(base64.b64decode(payload["data"]))["id"])
+    return activities, patches
+
+
+@pytest.mark.parametrize("generation", [CURRENT, V1], ids=["current", "v1"])
+def test_there_is_a_recorded_history_for_each_major_path(generation: list[Path]) -> None:
+    names = {p.stem for p in generation}
     assert {"designation", "rejection", "objection_upheld", "rectification_passed"} <= names
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+def test_v1_cases_publish_by_activity_and_current_ones_leave_it_to_the_worker() -> None:
+    """Both generations are what they claim: the replay test covers the patch's two paths."""
+    for name in ("designation", "delisting"):
+        v1_activities, v1_patches = _activities_and_patches(ROOT / "v1" / f"{name}.json")
+        assert ActivityName.PUBLISH in v1_activities
+        assert v1_patches == []
+        activities, patches = _activities_and_patches(ROOT / f"{name}.json")
+        assert ActivityName.PUBLISH not in activities
+        assert patches == [PAGES_BY_WORKER]
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=_ids(HISTORIES))
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
-    await Replayer(workflows=list(WORKFLOWS)).replay_workflow(history)
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=STRICT_CONVERTER)
+    await replayer.replay_workflow(history)

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -73,6 +73,11 @@ with workflow.unsafe.imports_passed_through():
 BEFORE_NOTICE = frozenset(
     {Stage.SURVEYED, Stage.PLAN_SUBMITTED, Stage.RECOMMENDED, Stage.UNDER_REVIEW}
 )
+
+PAGES_BY_WORKER = "pages-by-worker"
+"""Patch: runs from this version on leave the public pages to the worker's publisher (the
+registry queues them with the event) instead of a ``publish`` activity per page, and upsert
+search attributes only when one changes. Earlier runs replay as they ran."""
 
 HISTORY_CARRIED = 200
 """History entries carried across continue-as-new; the registry's audit trail keeps them all."""
@@ -143,6 +148,8 @@ class InstituteWorkflow:
         self._cycle_completed = False
         """The case reached ``designated`` in this run: a new evaluation cycle begins."""
         self._deliveries: list[asyncio.Task[Any]] = []
+        self._search_values: tuple[tuple[str, object], ...] = ()
+        """The search attributes as last upserted in this run (an upsert is a history event)."""
 
     # --- The main loop: timers ------------------------------------------------------------
 
@@ -342,7 +349,7 @@ class InstituteWorkflow:
                 )
             )
         publication = publication_for(event, from_stage, to_stage)
-        if publication:
+        if publication and not workflow.patched(PAGES_BY_WORKER):
             await workflow.execute_activity(
                 ActivityName.PUBLISH,
                 PublicationRequest(record.key, publication, case.case_id),
@@ -389,17 +396,19 @@ class InstituteWorkflow:
         """Keep the Web UI's filters and the case's current details in step with the case."""
         case = self._case
         deadline = next_deadline(case, self._policy) if self._policy else None
-        workflow.upsert_search_attributes(
-            [
-                search.STAGE.value_set(case.stage.value),
-                search.DISTRICT.value_set(case.survey.district),
-                search.DIRECTION.value_set(case.survey.direction),
-                search.ROUND_YEAR.value_set(case.round_year)
-                if case.round_year
-                else search.ROUND_YEAR.value_unset(),
-                search.DUE_AT.value_set(deadline.at) if deadline else search.DUE_AT.value_unset(),
-            ]
-        )
+        updates: list[SearchAttributeUpdate[Any]] = [
+            search.STAGE.value_set(case.stage.value),
+            search.DISTRICT.value_set(case.survey.district),
+            search.DIRECTION.value_set(case.survey.direction),
+            search.ROUND_YEAR.value_set(case.round_year)
+            if case.round_year
+            else search.ROUND_YEAR.value_unset(),
+            search.DUE_AT.value_set(deadline.at) if deadline else search.DUE_AT.value_unset(),
+        ]
+        values = tuple((update.key.name, update.value) for update in updates)
+        if values != self._search_values or not workflow.patched(PAGES_BY_WORKER):
+            workflow.upsert_search_attributes(updates)
+            self._search_values = values
         workflow.set_current_details(self._details_markdown(deadline))
 
     def _details_markdown(self, deadline: Deadline | None) -> str:

@@ -2,8 +2,10 @@
 turning failures into one line on stderr.
 
 Kept light on purpose: ``idri --help`` and ``idri calendar ...`` must not pay for importing the
-Temporal SDK, so everything from ``temporalio`` (and the workflow module) is imported inside the
-functions that talk to the server.
+Temporal SDK, so everything from ``temporalio`` is imported inside the functions that talk to the
+server. Reading a case needs no workflow module either: :func:`case_handle` addresses the
+workflow by its id and :func:`query_case` queries it by name, with its result type from
+``models`` (``tests/cli/test_lazy.py`` checks the names against ``InstituteWorkflow``).
 
 Exit status: 0 done; 1 refused or invalid (the reason is on stderr, one line); 2 wrong usage
 (Typer's own message); 3 Temporal unreachable or no answer in time.
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
     from idri.settings import Settings
     from models.case import CaseStatus
-    from workflows.institute import InstituteWorkflow
 
 T = TypeVar("T")
 
@@ -264,10 +265,27 @@ async def connect_client(configured: Settings) -> Client:
         ) from None
 
 
-def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
-    from workflows.institute import InstituteWorkflow, workflow_id
+def workflow_id(case_id: str) -> str:
+    """The workflow id of a case (``workflows.institute.workflow_id``, without importing it)."""
+    return f"institute-{case_id}"
 
-    return client.get_workflow_handle_for(InstituteWorkflow.run, workflow_id(case_id))
+
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
+    """The case's workflow; updates name their ``InstituteWorkflow`` method, queries go through
+    :func:`query_case`."""
+    return client.get_workflow_handle(workflow_id(case_id))
+
+
+STATUS_QUERY = "status"
+"""``InstituteWorkflow.status``: the case's :class:`~models.case.CaseStatus`."""
+HISTORY_QUERY = "history"
+"""``InstituteWorkflow.history``: the case's recent :class:`~models.case.HistoryEntry` list."""
+
+
+async def query_case(client: Client, case_id: str, query: str, result_type: type[T]) -> T:
+    """Query case ``case_id`` by the query's name (see :func:`answer` for the failures)."""
+    handle = case_handle(client, case_id)
+    return await answer(client, case_id, handle.query(query, result_type=result_type))
 
 
 async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from idri.cli._common import (
+    HISTORY_QUERY,
+    STATUS_QUERY,
     JsonOption,
     allowed_text,
-    answer,
-    case_handle,
     console,
     day,
     fail,
@@ -25,6 +25,7 @@ from idri.cli._common import (
     jsonable,
     normalise_case_id,
     print_json,
+    query_case,
     run,
     settings,
     warn,
@@ -73,10 +74,9 @@ def status(case: CaseArg, json_: JsonOption = False) -> None:
     case_id = normalise_case_id(case)
 
     async def work(client: Client) -> CaseStatus:
-        from workflows.institute import InstituteWorkflow
+        from models.case import CaseStatus
 
-        handle = case_handle(client, case_id)
-        return await answer(client, case_id, handle.query(InstituteWorkflow.status))
+        return await query_case(client, case_id, STATUS_QUERY, CaseStatus)
 
     result = run(work)
     if json_:
@@ -139,10 +139,9 @@ def history(case: CaseArg, json_: JsonOption = False) -> None:
     case_id = normalise_case_id(case)
 
     async def work(client: Client) -> list[HistoryEntry]:
-        from workflows.institute import InstituteWorkflow
+        from models.case import HistoryEntry
 
-        handle = case_handle(client, case_id)
-        return await answer(client, case_id, handle.query(InstituteWorkflow.history))
+        return await query_case(client, case_id, HISTORY_QUERY, list[HistoryEntry])
 
     entries = run(work)
     if json_:

@@ -138,6 +138,40 @@ def stop_up(stack: Stack) -> None:
         pytest.fail(f"the dev server (pid {info['server_pid']}) outlived `idri up`")
 
 
+PROBE = """
+import json, os, sys
+import idri.cli
+leave = os._exit
+def report_and_leave(status):
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    leave(status)
+os._exit = report_and_leave
+sys.argv = ["idri", *sys.argv[1:]]
+idri.cli.main()
+"""
+
+
+def imported_by(
+    *args: str, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``idri ARGS`` as the console script does, in a fresh interpreter; its result and
+    every module it had imported when it left (through ``idri.cli.exit_now``)."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith("["), (
+        f"`idri {' '.join(args)}` did not leave through idri.cli.exit_now "
+        f"(exit {result.returncode}): {result.stderr[-2000:]}"
+    )
+    return result, set(json.loads(lines[-1]))
+
+
 DISTRICT_OFFICER = ("--as", "王科长", "--role", "district_officer", "--district", "滨海新区")
 BUREAU = ("--as", "李处长")
 

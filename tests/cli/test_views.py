@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 import idri.cli
 from idri.cli import add_commands, build_app, load_command_module
 from models.lifecycle import mermaid_diagram
-from tests.cli.stack import BIN, BUREAU, Stack, new_case
+from tests.cli.stack import BUREAU, Stack, imported_by, new_case
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,31 +77,22 @@ def test_list_suggests_a_stage(stack: Stack) -> None:
 
 
 @pytest.mark.devserver
-def test_status_is_quick(stack: Stack, org: str) -> None:
-    """The real executable, as an operator types it: no database or spreadsheet imports."""
+def test_status_answers_without_heavy_imports(stack: Stack, org: str) -> None:
+    """The real executable, as an operator types it: no database or spreadsheet imports (its
+    speed is measured by ``bench/cli_latency.py``, not here)."""
     case = stack.cli(
         "survey", "add", "--name", org, "--district", "hexi", "--direction", "oil", *BUREAU,
         "--json",
     ).json()["case_id"]  # fmt: skip
-    stack.run("idri", "status", case)  # warm the file cache
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        result = stack.run("idri", "status", case)
-        timings.append(time.perf_counter() - started)
-        assert result.returncode == 0, result.stderr
-    print(f"idri status wall time: best {min(timings):.2f}s of {timings}")
-    assert min(timings) < 2.5
+    result = stack.run("idri", "status", case)
+    assert result.returncode == 0, result.stderr
+    assert org in result.stdout
 
-    probe = (
-        "import sys, atexit\n"
-        "atexit.register(lambda: print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'openpyxl',"
-        " 'matplotlib', 'jinja2', 'alembic') if m in sys.modules)))\n"
-        f"sys.argv = ['idri', 'status', {case!r}, '--json']\n"
-        "from idri.cli import main\nmain()\n"
-    )
-    result = stack.run(str(BIN / "python"), "-c", probe)
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+    result, modules = imported_by("status", case, env=stack.env)
+    assert result.returncode == 0, result.stderr
+    assert "Stage" in result.stdout
+    heavy = ("sqlalchemy", "sqlmodel", "openpyxl", "matplotlib", "jinja2", "alembic", "workflows")
+    assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
 
 
 def test_help_does_not_import_the_temporal_sdk() -> None:

@@ -3,8 +3,10 @@ action is a real update to a real case (time-skipping server, the real worker): 
 text (empty, blank, 40,000 characters, any script), numbers out of range, dates that are no date
 or long past, identities and roles that may not act, the action is refused by the validator with
 its own message (``ActionRefused``), the case is unchanged, and the worker goes on serving.
-Payloads of the wrong shape altogether (a number for a name, a list for an action) are refused
-by the SDK before the validator sees them.
+Payloads of the wrong shape altogether (a number for a name, a list for an action, ``true`` for a
+score) are refused while the payload is decoded, before the validator sees them: the caller's
+failure is ``RuntimeError: Failed decoding arguments``, caused by a ``PayloadTypeError`` that
+names the field and the value (``idri.codec``: the shared converter reads JSON strictly).
 
 The cases stand where each action is allowed, so what refuses is the input, not the stage:
 ``surveyed``, ``plan_submitted``, ``under_review`` (one expert assigned), ``public_notice`` and
@@ -28,6 +30,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from idri.codec import STRICT_CONVERTER
 from models import search
 from models.case import (
     Actor,
@@ -109,9 +112,11 @@ class Door:
     h: Harness
     cases: dict[Stage, Case]
 
-    async def refuses(self, stage: Stage, update: Any, payload: Any, *, typed: bool = True) -> str:
+    async def refuses(
+        self, stage: Stage, update: Any, payload: Any, *, typed: bool = True
+    ) -> ApplicationError:
         """Send ``payload``; it must be refused and leave the case as it was. Returns the
-        refusal's message."""
+        refusal (the update failure's cause)."""
         case = self.cases[stage]
         before = await case.status()
         try:
@@ -124,12 +129,12 @@ class Door:
                     f"refused by a {cause.type} ({cause.message!r}), not by a rule"
                 )
             assert cause.message.strip(), "a refusal says why"
-            message = cause.message
+            refusal = cause
         else:
             raise AssertionError(f"accepted in stage {stage.value}: {payload!r}"[:500])
         after = await case.status()
         assert (after.stage, after.history_length) == (before.stage, before.history_length)
-        return message
+        return refusal
 
 
 async def _designated(h: Harness, case: Case) -> None:
@@ -147,7 +152,8 @@ async def _designated(h: Harness, case: Case) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def door(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Door]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=venv_binary("temporal-test-server")
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        data_converter=STRICT_CONVERTER,  # as every idri client and worker (idri.codec)
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -415,7 +421,7 @@ async def test_payloads_of_the_wrong_shape_are_refused(
     await door.refuses(stage, name, payload, typed=False)
 
 
-# --- Inputs at the edges (the last one is a known hole, kept as a strict xfail) ---------------
+# --- Inputs at the edges ----------------------------------------------------------------------
 
 
 async def test_a_deadline_at_the_end_of_the_calendar_is_refused_clearly(door: Door) -> None:
@@ -432,16 +438,33 @@ async def test_a_missing_payload_is_refused_by_a_rule(door: Door) -> None:
     await door.refuses(Stage.SURVEYED, "submit_plan", None, typed=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a score of true reaches the workflow as 1.0 (the JSON converter turns a bool into a "
-        "float before submit_review's validator, whose bool check never sees it): accepted"
-    ),
-)
 async def test_a_score_of_true_is_refused(door: Door) -> None:
+    """JSON's ``true`` is not the score 1.0 (Temporal's default converter would make it so, and
+    the validator would never see the boolean): the shared converter refuses it while decoding,
+    so the update is rejected before the validator runs, with the field and the value named."""
     review = ExpertReview(EXPERT, "张教授", True, "可行")
-    await door.refuses(Stage.UNDER_REVIEW, InstituteWorkflow.submit_review, review)
+    refusal = await door.refuses(
+        Stage.UNDER_REVIEW, InstituteWorkflow.submit_review, review, typed=False
+    )
+    assert (refusal.type, refusal.message) == ("RuntimeError", "Failed decoding arguments")
+    cause = refusal.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "PayloadTypeError"
+    assert cause.message == (
+        "ExpertReview.score: expected a number (float), got the JSON boolean true"
+    )
+
+
+async def test_an_objection_number_of_true_is_refused(door: Door) -> None:
+    """The same for an ``int | None`` field: ``true`` would have become objection no. 1."""
+    resolution = ObjectionResolution(BUREAU, True, "调查结论", True)
+    refusal = await door.refuses(
+        Stage.PUBLIC_NOTICE, InstituteWorkflow.resolve_objection, resolution, typed=False
+    )
+    assert isinstance(refusal.cause, ApplicationError)
+    assert refusal.cause.message == (
+        "ObjectionResolution.objection_id: expected a whole number (int), got the JSON boolean true"
+    )
 
 
 # --- The worker is still there -----------------------------------------------------------------

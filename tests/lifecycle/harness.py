@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -258,6 +259,34 @@ async def refused(call: Any) -> str:
         cause = err.cause
         return str(getattr(cause, "message", cause))
     raise AssertionError("the action was accepted, but it should have been refused")
+
+
+async def pages_published(settings: Settings, within: float = 15.0) -> None:
+    """Wait until the worker's publisher has published every page due (its queue is empty).
+
+    Cases leave their pages to the publisher (``activities.publish.Publisher``); a test that
+    reads a page waits for it here, which also proves the publisher runs beside the worker.
+    """
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from activities.db import create_registry_engine, read_session
+    from activities.tables import PageDueRow
+
+    engine = create_registry_engine(settings.registry_url)
+    try:
+        waited = 0.0
+        while True:
+            with read_session(engine) as session:
+                due = session.exec(select(func.count()).select_from(PageDueRow)).one()
+            if due == 0:
+                return
+            if waited >= within:
+                raise AssertionError(f"{due} page(s) still due after {within:g} s")
+            await asyncio.sleep(0.1)
+            waited += 0.1
+    finally:
+        engine.dispose()
 
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"

@@ -32,7 +32,14 @@ from activities.db import create_registry_engine
 from activities.tables import EvaluationRow, ObjectionRow
 from models.case import EvaluationResult, HistoryEntry, Level, Role, Stage
 from models.time import add_years, cst_date, end_of_day
-from tests.lifecycle.harness import BUREAU, DISTRICT_OFFICER, Case, Harness, harness
+from tests.lifecycle.harness import (
+    BUREAU,
+    DISTRICT_OFFICER,
+    Case,
+    Harness,
+    harness,
+    pages_published,
+)
 from workflows.institute import InstituteWorkflow, workflow_id
 
 APPLICANT_EMAIL = "contact@example.cn"
@@ -414,6 +421,7 @@ async def test_a_designation_enters_the_registry_with_its_trail_mails_and_pages(
             assert designation_mail.index("确定日期") < designation_mail.index("Designated on")
 
             # The pages: the notice with its period, the registry listing the institute.
+            await pages_published(h.settings)
             notice_stem = f"notice/{cst_date(start).isoformat()}"
             notice = page(h, f"{notice_stem}.html")
             assert ORGANISATION in notice and "公示期" in notice and BUREAU_EMAIL in notice
@@ -492,6 +500,7 @@ async def test_a_rectification_is_recorded_and_good_standing_restarts_the_cycle(
             assert f"下次评估：{zh_day(next_due)}前" in good_news
 
             # The registry page shows the institute with its new evaluation date.
+            await pages_published(h.settings)
             [listed] = page_json(h, "registry.json")["institutes"]
             assert listed["case_id"] == case.case_id
             assert datetime.fromisoformat(listed["next_evaluation_due"]) == add_years(good.at, 3)
@@ -547,6 +556,7 @@ async def test_a_delisting_leaves_the_registry_and_is_announced(
             assert "从名录中删除" in delisted_mail
 
             # The pages: the registry is empty, the delisting announced and linked.
+            await pages_published(h.settings)
             assert ORGANISATION not in page(h, "registry.html")
             registry_data = page_json(h, "registry.json")
             assert (registry_data["count"], registry_data["institutes"]) == (0, [])

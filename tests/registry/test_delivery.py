@@ -9,12 +9,12 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from registry_builders import APPLICANT_EMAIL, Script
+from registry_builders import APPLICANT_EMAIL, START, Script
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
-from activities.mailer import message_id
+from activities.mailer import EmlTransport, Outgoing, message_id
 from activities.notify import NotificationActivities
 from activities.registry import RegistryActivities
 from idri.settings import Settings
@@ -214,3 +214,36 @@ async def test_mails_claimed_by_a_deliverer_that_died_are_sent_after_its_lease(
     alive = NotificationActivities(engine, smtp_server.settings(settings))
     assert await deliver(alive) == expected
     assert len(smtp_server.messages) == expected
+
+
+async def test_a_batch_stopped_half_way_keeps_the_mails_that_went_out_as_sent(
+    engine: Engine, settings: Settings
+) -> None:
+    records = await recorded_lifecycle(engine, settings, "e10")
+    recommend = next(r for r in records if r.event == "recommend")
+    rows = sorted(
+        (r for r in registry_read.outbox(engine) if r.event_key == recommend.key),
+        key=lambda r: r.key,  # the batch's order: one event, one creation time
+    )
+    assert len(rows) == 3
+    # A directory where the second mail's file should go: writing it fails mid-batch.
+    second = rows[1]
+    blocked = EmlTransport(settings.data_dir / "outbox").path_for(
+        Outgoing(second.key, second.case_id, second.role, "", "", "", "", START, "")
+    )
+    blocked.mkdir(parents=True)
+    activities = NotificationActivities(engine, settings)
+
+    with pytest.raises(OSError):
+        await deliver(activities, recommend.key)
+    after_failure = {r.key: r.status for r in registry_read.outbox(engine, case_id="e10")}
+    assert [after_failure[r.key] for r in rows] == ["sent", "pending", "pending"]
+
+    blocked.rmdir()
+    assert await deliver(activities, recommend.key) == 2  # the first is not sent again
+    final = {r.key: r for r in registry_read.outbox(engine, case_id="e10")}
+    assert [(final[r.key].status, final[r.key].attempts) for r in rows] == [
+        ("sent", 1),
+        ("sent", 2),
+        ("sent", 2),
+    ]

@@ -219,3 +219,18 @@ async def test_a_failing_event_writes_nothing_at_all(engine: Engine, settings: S
     assert count(engine, InstituteRow) == 0
     await ActivityEnvironment().run(activities.record_event, created)  # the retry succeeds
     assert count(engine, EventRow) == 1
+
+
+async def test_the_institute_row_keeps_the_first_delisting_time(
+    engine: Engine, settings: Settings
+) -> None:
+    script = Script("c9")
+    records = [*script.to_public_notice(), script.designate()]
+    delist = script.event("delist", Stage.DELISTED, reason="评估不合格")
+    later = script.event("correct_record", Stage.DELISTED, after=timedelta(days=30))
+    await record(RegistryActivities(engine, settings), *records, delist, later)
+
+    institute = registry_read.institute(engine, "c9")
+    assert institute is not None and institute.stage == "delisted"
+    assert institute.delisted_at == delist.at != later.at
+    assert institute.designated_at == script.designated_at  # the snapshot's other fields applied
