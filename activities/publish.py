@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from temporalio import activity
 
 from activities import registry_read
 from activities.db import read_session, write_session
-from activities.registry_read import TrailEntry
+from activities.registry_read import Institute, TrailEntry
 from activities.tables import PageDueRow, PublicationRow, utcnow
 from activities.templates import (
     direction,
@@ -99,7 +101,8 @@ class PublicationActivities:
     def publish_sync(self, request: PublicationRequest) -> list[str]:
         """The activity's body; returns the paths whose content changed."""
         with self._turn():
-            return self._publish(self._pages_of(request, {}), done=[])
+            view = _PassView(self.engine)
+            return self._publish(view, self._pages_of(view, request, {}), done=[])
 
     def publish_due(self) -> int:
         """Publish the pages of every event queued in ``pages_due``; the number published.
@@ -113,19 +116,20 @@ class PublicationActivities:
         with self._turn():
             with read_session(self.engine) as session:
                 due = session.exec(select(PageDueRow).order_by(col(PageDueRow.queued_at))).all()
+            view = _PassView(self.engine)
             rendered: dict[str, list[Page]] = {}
             pages: list[Page] = []
             done: list[str] = []
             for row in due:
                 request = PublicationRequest(row.event_key, row.kind, row.case_id)
                 try:
-                    pages += self._pages_of(request, rendered)
+                    pages += self._pages_of(view, request, rendered)
                 except (LookupError, ValueError) as error:
                     log.error("page of event %s cannot be published yet: %s", row.event_key, error)
                     continue
                 done.append(row.event_key)
             if done:
-                self._publish(pages, done=done)
+                self._publish(view, pages, done=done)
             return len(done)
 
     @contextmanager
@@ -153,10 +157,10 @@ class PublicationActivities:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
             yield
 
-    def _publish(self, pages: list[Page], *, done: list[str]) -> list[str]:
+    def _publish(self, view: _PassView, pages: list[Page], *, done: list[str]) -> list[str]:
         """Write ``pages`` with the registry and the index, then record them and take ``done``
         off the queue; the paths whose content changed."""
-        pages = [*self.registry_pages(), *self.index_pages(), self.stylesheet(), *pages]
+        pages = [*self.registry_pages(view), *self.index_pages(view), self.stylesheet(), *pages]
         changed = self._write(pages)
         with write_session(self.engine) as session:
             self._remember(session, pages)
@@ -164,7 +168,9 @@ class PublicationActivities:
                 session.exec(delete(PageDueRow).where(col(PageDueRow.event_key).in_(done)))
         return changed
 
-    def _pages_of(self, request: PublicationRequest, rendered: dict[str, list[Page]]) -> list[Page]:
+    def _pages_of(
+        self, view: _PassView, request: PublicationRequest, rendered: dict[str, list[Page]]
+    ) -> list[Page]:
         """The pages ``request`` publishes besides the registry and the index, unless a page of
         the same batch or case is in ``rendered`` already (then none)."""
         if request.kind not in KINDS:
@@ -173,12 +179,12 @@ class PublicationActivities:
             approval = self._approval_for(request)
             page = f"notice/{_batch_of(approval)}"
             if page not in rendered:
-                rendered[page] = self.notice_pages(approval)
+                rendered[page] = self.notice_pages(view, approval)
                 return rendered[page]
         elif request.kind == "delisting":
             page = f"delisting/{request.case_id}"
             if page not in rendered:
-                rendered[page] = self.delisting_pages(request.case_id)
+                rendered[page] = self.delisting_pages(view, request.case_id)
                 return rendered[page]
         return []
 
@@ -201,16 +207,14 @@ class PublicationActivities:
             )
         return approvals[-1]
 
-    def notice_pages(self, approval: TrailEntry) -> list[Page]:
+    def notice_pages(self, view: _PassView, approval: TrailEntry) -> list[Page]:
         batch = _batch_of(approval)
-        members = [
-            a for a in registry_read.events_of_kind(self.engine, "approve") if _batch_of(a) == batch
-        ]
+        members = [a for a in view.approvals if _batch_of(a) == batch]
         start = _notice_start(approval)
         end = parse_moment(approval.details.get("notice_end"))
         entries = []
         for member in members:
-            item = registry_read.institute(self.engine, member.case_id)
+            item = view.institutes.get(member.case_id)
             if item is None:
                 continue
             entries.append(
@@ -234,8 +238,8 @@ class PublicationActivities:
         context = {"start": start, "end": end, "institutes": entries}
         return self._html_and_json(f"notice/{batch}", "notice", context, data)
 
-    def registry_pages(self) -> list[Page]:
-        registry = registry_read.current_registry(self.engine)
+    def registry_pages(self, view: _PassView) -> list[Page]:
+        registry = view.registry
         entries = [
             {
                 "case_id": i.case_id,
@@ -253,8 +257,8 @@ class PublicationActivities:
         context = {"institutes": entries, "national_count": national}
         return self._html_and_json("registry", "registry", context, data)
 
-    def delisting_pages(self, case_id: str) -> list[Page]:
-        item = registry_read.institute(self.engine, case_id)
+    def delisting_pages(self, view: _PassView, case_id: str) -> list[Page]:
+        item = view.institutes.get(case_id)
         if item is None or item.delisted_at is None:
             raise LookupError(f"case {case_id} is not recorded as delisted; nothing to announce")
         delist = [e for e in registry_read.audit_trail(self.engine, case_id) if e.event == "delist"]
@@ -273,9 +277,9 @@ class PublicationActivities:
             f"delisting/{_file_name(case_id)}", "delisting", {"item": entry}, data
         )
 
-    def index_pages(self) -> list[Page]:
+    def index_pages(self, view: _PassView) -> list[Page]:
         batches: dict[str, dict[str, Any]] = {}
-        for approval in registry_read.events_of_kind(self.engine, "approve"):
+        for approval in view.approvals:
             batch = batches.setdefault(
                 _batch_of(approval),
                 {"batch": _batch_of(approval), "start": _notice_start(approval), "count": 0},
@@ -288,12 +292,12 @@ class PublicationActivities:
                 "organisation": i.organisation,
                 "delisted_at": i.delisted_at,
             }
-            for i in registry_read.institutes(self.engine)
+            for i in view.institutes.values()
             if i.delisted_at is not None
         ]
         delistings.sort(key=lambda d: (d["delisted_at"], d["case_id"]))
         notices = sorted(batches.values(), key=lambda b: b["batch"], reverse=True)
-        registry_count = len(registry_read.current_registry(self.engine))
+        registry_count = len(view.registry)
         context = {"notices": notices, "delistings": delistings, "registry_count": registry_count}
         data = {"kind": "index", **context}
         return self._html_and_json("index", "index", context, data)
@@ -355,13 +359,42 @@ class PublicationActivities:
             session.add(row)
 
 
+class _PassView:
+    """What one pass reads from the registry, each list read once: a pass renders several pages
+    from the same lists (a batch of 500 approvals was 500 queries for its notice alone)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @functools.cached_property
+    def approvals(self) -> list[TrailEntry]:
+        return registry_read.events_of_kind(self.engine, "approve")
+
+    @functools.cached_property
+    def institutes(self) -> dict[str, Institute]:
+        """Every case the registry knows, by case id, in case id order."""
+        return {i.case_id: i for i in registry_read.institutes(self.engine)}
+
+    @functools.cached_property
+    def registry(self) -> list[Institute]:
+        return registry_read.current_registry(self.engine)
+
+
 class Publisher:
     """Publishes the pages due, every ``interval`` seconds, until stopped (run by each worker).
 
-    Several workers may run one each: they take turns (``_lock``), and a pass finds nothing left
-    by the one before. A pass that fails (the registry down) is retried at the next interval;
-    the queue is in the registry, so a worker that dies leaves nothing unpublished.
+    Several workers may run one each: they take turns (``_turn``), and a pass finds nothing
+    left by the one before. A pass that fails (the registry down) is retried at the next
+    interval; the queue is in the registry, so a worker that dies leaves nothing unpublished.
+
+    A pass re-renders the registry and the index, which grow with the registry (10,000
+    institutes make a page of 10,000 rows): after a pass that took ``t`` seconds of CPU, the next
+    waits at least ``SHARE`` × ``t``, so publishing never takes more than a fifth of a core
+    however large the registry, and pages lag by a few passes' time at worst.
     """
+
+    SHARE = 4
+    """Wait this many times as long as the last pass worked."""
 
     def __init__(self, pages: PublicationActivities, interval: float) -> None:
         self.pages = pages
@@ -369,14 +402,21 @@ class Publisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            worked = 0.0
             try:
                 # A pass in progress when the worker stops finishes in its thread: its
                 # transaction either commits with the pages written or leaves them due.
-                await asyncio.to_thread(self.pages.publish_due)
+                worked = await asyncio.to_thread(self._timed_pass)
             except Exception:
                 log.exception("publishing the pages due failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+                await asyncio.wait_for(stop.wait(), max(self.interval, self.SHARE * worked))
+
+    def _timed_pass(self) -> float:
+        """One pass; the CPU seconds it took (this thread's, not the worker's other work)."""
+        started = time.thread_time()
+        self.pages.publish_due()
+        return time.thread_time() - started
 
 
 def _notice_start(approval: TrailEntry) -> datetime:
