@@ -453,22 +453,21 @@ def _to_bool(value: Any) -> Any:
     return bool(value)
 
 
-def _to_int(value: Any) -> Any:
-    if type(value) is int:
-        return value
-    _refuse_coercion(int, value)
-    if not isinstance(value, int | float):
-        raise TypeError(f"Expected value to be int|float, was {type(value)}")
-    return int(value)
+def _to_number(kind: type[int] | type[float]) -> _Decoder:
+    """The decoder of ``int`` or ``float``: the value itself when it already is one."""
+
+    def decode(value: Any) -> Any:
+        if type(value) is kind:
+            return value
+        _refuse_coercion(kind, value)
+        if not isinstance(value, int | float):
+            raise TypeError(f"Expected value to be int|float, was {type(value)}")
+        return kind(value)
+
+    return decode
 
 
-def _to_float(value: Any) -> Any:
-    if type(value) is float:
-        return value
-    _refuse_coercion(float, value)
-    if not isinstance(value, int | float):
-        raise TypeError(f"Expected value to be int|float, was {type(value)}")
-    return float(value)
+_to_int, _to_float = _to_number(int), _to_number(float)
 
 
 def _to_datetime(value: Any) -> Any:

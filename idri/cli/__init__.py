@@ -52,9 +52,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 COMMANDS: dict[str, str] = {
     "survey": "survey",
     **dict.fromkeys(
-        ("recommend", "inspect", "decide", "object", "national", "withdraw"), "actions"
+        (
+            *("recommend", "inspect", "decide", "object", "national", "withdraw"),
+            *("plan", "review", "objection", "evaluate", "rectify"),
+        ),
+        "actions",
     ),
-    **dict.fromkeys(("plan", "review", "objection", "evaluate", "rectify"), "actions"),
     **dict.fromkeys(
         ("status", "history", "list", "registry", "diagram", "districts", "directions"), "views"
     ),
