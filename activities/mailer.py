@@ -174,10 +174,12 @@ def _mailbox(name: str, address: str, *, utf8: bool) -> str:
     """``name <address>``, the name quoted or encoded as RFC 5322 and 2047 want it."""
     _refuse_line_breaks(name)
     if not _needs_encoding(name, utf8):
+        quoted = name
         if _SPECIALS.search(name):
-            name = '"' + _ESCAPED.sub(r"\\\g<0>", name) + '"'
-        if len(name) <= 200 or not _too_long(f"{name} <{address}>"):
-            return f"{name} <{address}>"
+            quoted = '"' + _ESCAPED.sub(r"\\\g<0>", name) + '"'
+        if len(quoted) <= 200 or not _too_long(f"{quoted} <{address}>"):
+            return f"{quoted} <{address}>"
+    # Too long for one line: encoded words, of the name itself (they need no quotes).
     words = _encoded_words(name, len("To: "))
     last_line = len(words) - words.rfind("\n") - 1 if "\n" in words else len(f"To: {words}")
     space = " " if last_line + len(address) + 3 <= _MAX_LINE else "\n "

@@ -88,6 +88,11 @@ class PublicationActivities:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self._rendered: dict[str, tuple[dict[str, Any], list[Page]]] = {}
+        """The last pages rendered under each stem, with the data they were rendered from: a
+        pass re-renders a page (a registry of 10,000 rows) only when its data changed."""
+        self._remembered: dict[str, str] = {}
+        """Digest of each page as this process last recorded it in ``publications``."""
 
     @property
     def publish_dir(self) -> Path:
@@ -162,10 +167,20 @@ class PublicationActivities:
         off the queue; the paths whose content changed."""
         pages = [*self.registry_pages(view), *self.index_pages(view), self.stylesheet(), *pages]
         changed = self._write(pages)
+        # A page this process recorded with the same content, and found unchanged on disk, is
+        # recorded already; another publisher writing something else would have changed the file.
+        unchanged = {p.path for p in pages} - set(changed)
+        recorded = {p.path: hashlib.sha256(p.content).hexdigest() for p in pages}
+        to_record = [
+            p
+            for p in pages
+            if not (p.path in unchanged and self._remembered.get(p.path) == recorded[p.path])
+        ]
         with write_session(self.engine) as session:
-            self._remember(session, pages)
+            self._remember(session, to_record)
             if done:
                 session.exec(delete(PageDueRow).where(col(PageDueRow.event_key).in_(done)))
+        self._remembered.update(recorded)
         return changed
 
     def _pages_of(
@@ -176,7 +191,7 @@ class PublicationActivities:
         if request.kind not in KINDS:
             raise ValueError(f"unknown publication kind {request.kind!r}; expected one of {KINDS}")
         if request.kind == "notice":
-            approval = self._approval_for(request)
+            approval = self._approval_for(view, request)
             page = f"notice/{_batch_of(approval)}"
             if page not in rendered:
                 rendered[page] = self.notice_pages(view, approval)
@@ -190,10 +205,10 @@ class PublicationActivities:
 
     # --- Pages ------------------------------------------------------------------------------
 
-    def _approval_for(self, request: PublicationRequest) -> TrailEntry:
+    def _approval_for(self, view: _PassView, request: PublicationRequest) -> TrailEntry:
         """The approve event whose notice is published: the request's own, else the case's last."""
-        recorded = registry_read.event(self.engine, request.event_key)
-        if recorded is not None and recorded.event == "approve":
+        recorded = view.approvals_by_key.get(request.event_key)
+        if recorded is not None:
             return recorded
         approvals = [
             e
@@ -309,6 +324,9 @@ class PublicationActivities:
     def _html_and_json(
         self, stem: str, kind: str, context: dict[str, Any], data: dict[str, Any]
     ) -> list[Page]:
+        last = self._rendered.get(stem)
+        if last is not None and last[0] == data:
+            return last[1]
         depth = stem.count("/")
         html = (
             page_environment()
@@ -320,11 +338,14 @@ class PublicationActivities:
                 **context,
             )
         )
-        as_json = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_jsonable)
-        return [
+        # One line: with ``indent`` the json module encodes in Python, not C (a third of a pass).
+        as_json = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_jsonable)
+        pages = [
             Page(f"{stem}.html", kind, html.encode()),
             Page(f"{stem}.json", kind, (as_json + "\n").encode()),
         ]
+        self._rendered[stem] = (data, pages)
+        return pages
 
     # --- Writing ----------------------------------------------------------------------------
 
@@ -376,8 +397,13 @@ class _PassView:
         return {i.case_id: i for i in registry_read.institutes(self.engine)}
 
     @functools.cached_property
+    def approvals_by_key(self) -> dict[str, TrailEntry]:
+        return {a.key: a for a in self.approvals}
+
+    @functools.cached_property
     def registry(self) -> list[Institute]:
-        return registry_read.current_registry(self.engine)
+        """``registry_read.current_registry``, from the institutes already read."""
+        return registry_read.in_registry(self.institutes.values())
 
 
 class Publisher:

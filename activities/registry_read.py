@@ -6,7 +6,7 @@ Plain functions over an engine returning frozen dataclasses (no ORM objects esca
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -110,6 +110,15 @@ def _institute(row: InstituteRow) -> Institute:
         next_evaluation_due=row.next_evaluation_due,
         delisted_at=row.delisted_at,
         previous_case_id=row.previous_case_id,
+    )
+
+
+def in_registry(known: Iterable[Institute]) -> list[Institute]:
+    """Those of ``known`` in the registry, in :func:`current_registry`'s order."""
+    stages = {s.value for s in REGISTRY_STAGES}
+    return sorted(
+        (i for i in known if i.stage in stages and i.designated_at is not None),
+        key=lambda i: (i.designated_at, i.case_id),
     )
 
 

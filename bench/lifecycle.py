@@ -244,6 +244,9 @@ class Lifecycle:
                 "--rate",
                 "50",
                 "--nonblocking",
+                # Only the thread holding the GIL: Python's CPU time, without the idle waits of
+                # the thread pools and the event loop, which are otherwise sampled as busy.
+                "--gil",
                 "--output",
                 str(out),
             ],

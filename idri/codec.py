@@ -638,6 +638,40 @@ def _explain(hint: Any, error: BaseException) -> str:
     return f"{path}: {'; '.join(reasons) or type(error).__name__}"
 
 
+_LEAVES: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+"""Values written as they are."""
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+"""Field names of each dataclass met so far; None for a type written as it is."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every dataclass inside it turned into the dict of its fields.
+
+    What Temporal's encoder does with ``dataclasses.asdict``, without its deep copy of every
+    leaf (a record of a case was two thirds of the cost of writing it). Anything else is left
+    to the encoder, so the JSON is the same byte for byte.
+    """
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is datetime:
+        return value.isoformat()  # as the encoder's ``default`` writes it
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if kind is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        is_dataclass = dataclasses.is_dataclass(kind)
+        names = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
+        _FIELD_NAMES[kind] = names
+    if names is None:
+        return value  # enums (str or int), sets, UUIDs...: as the encoder writes them
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
 class StrictJSONPlainPayloadConverter(JSONPlainPayloadConverter):
     """``json/plain`` as Temporal writes it, read without silent coercions.
 
@@ -648,6 +682,9 @@ class StrictJSONPlainPayloadConverter(JSONPlainPayloadConverter):
 
     def __init__(self) -> None:
         super().__init__(custom_type_converters=[_NoSilentCoercion()])
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return super().to_payload(_plain(value))
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         try:

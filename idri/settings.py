@@ -117,8 +117,11 @@ class Settings(BaseSettings):
     """District code → the district officer's mailbox (JSON in ``IDRI_DISTRICT_EMAILS``)."""
     publish_dir: Path | None = None
     """Where the public pages are written; defaults to ``<data_dir>/public``."""
-    publish_interval: float = Field(1.0, gt=0, le=3600)
-    """Seconds between the worker's looks for pages due (one look publishes all of them)."""
+    publish_interval: float = Field(10.0, gt=0, le=3600)
+    """Seconds between the worker's looks for pages due (one look publishes all of them). A
+    look re-renders the registry and the index, which grow with the registry: a page a few
+    seconds late costs nobody anything, a look every second cost the worker a tenth of a core
+    while cases were being approved."""
 
     # --- Encryption of case data in Temporal (see idri/codec.py) -----------------------------
     encryption_keys: dict[str, str] = {}

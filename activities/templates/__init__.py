@@ -132,6 +132,9 @@ def _environment(autoescape: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the code: checking their files for changes before every
+        # render (jinja's default) was a stat per mail and per page.
+        auto_reload=False,
     )
     env.filters.update(
         zh_date=zh_date, en_date=en_date, cst_time=cst_time, iso_day=iso_day, last_day=last_day

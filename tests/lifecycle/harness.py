@@ -236,6 +236,7 @@ class Harness:
 async def harness(
     env: WorkflowEnvironment, data_dir: Path, **overrides: Any
 ) -> AsyncIterator[Harness]:
+    overrides = {"publish_interval": 0.2, **overrides}  # pages within a test's patience
     settings = Settings(
         data_dir=data_dir, task_queue=f"idri-test-{uuid.uuid4().hex[:8]}", **overrides
     )

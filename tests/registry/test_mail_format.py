@@ -223,6 +223,8 @@ TRICKY: dict[str, Outgoing] = {
     "long organisation name, spaced": outgoing(name=f"{LONG_ORGANISATION} 工业设计中心 主任"),
     "long ascii name": outgoing(name="Tianjin " * 12 + "Design"),
     "specials in the name": outgoing(name='王 "科长", 滨海(新区) <办公室> a.b@c \\ d;e:f[g]'),
+    # Too long for one line and with a special: encoded words of the name, not of it quoted.
+    "long name with a special": outgoing(name="🎉" * 240 + ":"),
     "ascii specials": outgoing(name='Wang, "Boss" (Binhai) <x> a.b@c \\ d'),
     "quoted-looking name": outgoing(name='"王科长"'),
     "encoded-word-looking name": outgoing(name="=?utf-8?q?hi?="),

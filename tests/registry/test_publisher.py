@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from pathlib import Path
 
@@ -81,6 +82,49 @@ def test_one_pass_publishes_a_batch_once_and_empties_the_queue(
         published = session.exec(select(PublicationRow.path)).all()
     assert "notice/2025-03-10.html" in published
     assert pages.publish_due() == 0  # nothing left: the next pass only looks
+
+
+def test_a_page_whose_data_did_not_change_is_kept_and_one_changed_on_disk_is_restored(
+    engine: Engine, settings: Settings
+) -> None:
+    """A pass renders a page again only when its data changed, and records a page only when
+    it changed; a page file someone else overwrote is written back and recorded again."""
+    first, second = Script("m1", "天津甲设计院"), Script("m2", "天津乙设计院")
+    first.to_public_notice()
+    first.designate()
+    record(engine, settings, first)
+    pages = PublicationActivities(engine, settings)
+    assert pages.publish_due() == 2
+    registry = settings.data_dir / "public" / "registry.html"
+    published = registry.read_bytes()
+
+    def digest(path: str) -> str:
+        with read_session(engine) as session:
+            row = session.get(PublicationRow, path)
+            assert row is not None
+            return row.sha256
+
+    # Another case's approval: the notice of its batch changes, the registry does not.
+    second.to_public_notice()
+    record(engine, settings, second)
+    registry.write_bytes(b"<p>overwritten</p>")  # as if by an older publisher or a person
+    with write_session(engine) as session:
+        row = session.get(PublicationRow, "registry.html")
+        assert row is not None
+        row.sha256 = "stale"
+        session.add(row)
+    assert pages.publish_due() == 1
+    assert registry.read_bytes() == published
+    assert digest("registry.html") == hashlib.sha256(published).hexdigest()
+    assert second.organisation in notice_page(settings, "2025-03-10").read_text(encoding="utf-8")
+
+    # The second case is designated: the registry's data changed, so the page is rendered anew.
+    second.designate()
+    record(engine, settings, second)
+    assert pages.publish_due() == 1
+    now_published = registry.read_bytes()
+    assert second.organisation.encode() in now_published
+    assert digest("registry.html") == hashlib.sha256(now_published).hexdigest()
 
 
 def test_a_page_that_cannot_be_rendered_stays_due_and_the_others_are_published(
