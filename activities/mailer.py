@@ -301,13 +301,16 @@ class EmlTransport:
         return self.directory / f"{safe_case}-{mail.role}-{digest}.eml"
 
     async def send(self, mail: Outgoing, message: bytes, *, sender: str) -> str:
+        return self.write(mail, message)
+
+    def write(self, mail: Outgoing, message: bytes) -> str:
+        """Write ``message`` as the mail's file (blocking); returns its path."""
         path = self.path_for(mail)
-        data = message
         # Write then rename: a reader never sees half a mail, a crash leaves no partial file.
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(message)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

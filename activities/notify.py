@@ -85,6 +85,12 @@ class NotificationActivities:
         rows pending for the retry. A permanent refusal (5xx) marks the row ``failed``.
         """
         token, earlier = claim_owner()
+        if not self.settings.smtp_host:
+            # Files only: claiming, writing and recording are all blocking, done in one trip to
+            # a thread (a trip costs as much CPU as writing a mail).
+            return await asyncio.to_thread(
+                self.deliver_to_files, request.event_key, token, earlier_attempts=earlier
+            )
         delivered = 0
         while True:
             batch = await asyncio.to_thread(
@@ -138,6 +144,37 @@ class NotificationActivities:
             raise
         await asyncio.to_thread(self._record, outcome, token)
         return len(outcome.sent), [reason for _, reason in outcome.temporary]
+
+    def deliver_to_files(
+        self, event_key: str | None, token: str, *, earlier_attempts: str | None = None
+    ) -> int:
+        """``deliver_notifications`` without a mail server: each mail an ``.eml`` file (blocking).
+
+        The outcome is recorded as by :meth:`_send_batch`: a batch stopped by an error (a full
+        disk) records what was written and leaves the rest pending for the retry.
+        """
+        outbox = EmlTransport(self.settings.data_dir / "outbox")
+        outbox.directory.mkdir(parents=True, exist_ok=True)
+        mail_from = self.settings.mail_from
+        delivered = 0
+        while True:
+            batch = self.claim(event_key, token, earlier_attempts=earlier_attempts)
+            if not batch:
+                return delivered
+            outcome = _Outcome()
+            try:
+                for mail in batch:
+                    message = compose(mail, mail_from=mail_from, readable=True)
+                    outcome.sent.append((mail.key, outbox.write(mail, message)))
+            except BaseException as error:
+                sent = outcome.settled()
+                outcome.temporary += [(m.key, _describe(error)) for m in batch if m.key not in sent]
+                self._record(outcome, token)
+                raise
+            self._record(outcome, token)
+            delivered += len(outcome.sent)
+            if len(batch) < self.batch_size:
+                return delivered
 
     # --- Database steps (blocking; run in a thread) -----------------------------------------
 
