@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from activities.db import read_session
-from activities.tables import EventRow, InstituteRow, NotificationRow
+from activities.tables import EventRow, InstituteRow, NotificationRow, table_of
 from models.case import Stage
 from models.time import cst_date
 
@@ -97,20 +98,30 @@ class RegistryCounts:
 
 
 def _institute(row: InstituteRow) -> Institute:
-    return Institute(
-        case_id=row.case_id,
-        organisation=row.organisation,
-        district=row.district,
-        direction=row.direction,
-        level=row.level,
-        stage=row.stage,
-        round_year=row.round_year,
-        designated_at=row.designated_at,
-        last_evaluated_at=row.last_evaluated_at,
-        next_evaluation_due=row.next_evaluation_due,
-        delisted_at=row.delisted_at,
-        previous_case_id=row.previous_case_id,
-    )
+    return Institute(*(getattr(row, name) for name in _INSTITUTE_FIELDS))
+
+
+_INSTITUTE_FIELDS = tuple(f.name for f in fields(Institute))
+_TRAIL_FIELDS = tuple(f.name for f in fields(TrailEntry))
+_INSTITUTE_COLUMNS = tuple(table_of(InstituteRow).c[name] for name in _INSTITUTE_FIELDS)
+_TRAIL_COLUMNS = tuple(table_of(EventRow).c[name] for name in _TRAIL_FIELDS)
+"""The columns lists are read from: rows as tuples, without building ORM objects first (the
+public pages read every institute and every approval on each pass)."""
+
+
+def _institutes_from(engine: Engine, query: Select[Any]) -> list[Institute]:
+    with engine.connect() as conn:
+        return [Institute(*row) for row in conn.execute(query)]
+
+
+def _trail_from(engine: Engine, query: Select[Any]) -> list[TrailEntry]:
+    with engine.connect() as conn:
+        entries = []
+        for row in conn.execute(query).mappings():
+            values = dict(row)
+            values["details"] = dict(values["details"] or {})
+            entries.append(TrailEntry(**values))
+        return entries
 
 
 def in_registry(known: Iterable[Institute]) -> list[Institute]:
@@ -124,24 +135,21 @@ def in_registry(known: Iterable[Institute]) -> list[Institute]:
 
 def current_registry(engine: Engine) -> list[Institute]:
     """Designated institutes still in the registry, in order of designation."""
-    query = select(InstituteRow).where(
+    query = sa_select(*_INSTITUTE_COLUMNS).where(
         col(InstituteRow.stage).in_([s.value for s in REGISTRY_STAGES]),
         col(InstituteRow.designated_at).is_not(None),
     )
-    with read_session(engine) as session:
-        rows = session.exec(
-            query.order_by(col(InstituteRow.designated_at), col(InstituteRow.case_id))
-        ).all()
-        return [_institute(r) for r in rows]
+    return _institutes_from(
+        engine, query.order_by(col(InstituteRow.designated_at), col(InstituteRow.case_id))
+    )
 
 
 def institutes(engine: Engine, *, stages: Sequence[Stage] | None = None) -> list[Institute]:
     """Every case the registry knows (candidates too), optionally only in ``stages``."""
-    query = select(InstituteRow)
+    query = sa_select(*_INSTITUTE_COLUMNS)
     if stages is not None:
         query = query.where(col(InstituteRow.stage).in_([s.value for s in stages]))
-    with read_session(engine) as session:
-        return [_institute(r) for r in session.exec(query.order_by(col(InstituteRow.case_id)))]
+    return _institutes_from(engine, query.order_by(col(InstituteRow.case_id)))
 
 
 def institute(engine: Engine, case_id: str) -> Institute | None:
@@ -171,12 +179,11 @@ def _trail(row: EventRow) -> TrailEntry:
 def audit_trail(engine: Engine, case_id: str) -> list[TrailEntry]:
     """Every recorded event of a case, across all its workflow runs, oldest first."""
     query = (
-        select(EventRow)
-        .where(EventRow.case_id == case_id)
+        sa_select(*_TRAIL_COLUMNS)
+        .where(col(EventRow.case_id) == case_id)
         .order_by(col(EventRow.seq), col(EventRow.key))
     )
-    with read_session(engine) as session:
-        return [_trail(r) for r in session.exec(query)]
+    return _trail_from(engine, query)
 
 
 def event(engine: Engine, key: str) -> TrailEntry | None:
@@ -189,10 +196,11 @@ def event(engine: Engine, key: str) -> TrailEntry | None:
 def events_of_kind(engine: Engine, kind: str) -> list[TrailEntry]:
     """Every recorded event of one kind (e.g. all ``approve``), oldest first."""
     query = (
-        select(EventRow).where(EventRow.event == kind).order_by(col(EventRow.at), col(EventRow.key))
+        sa_select(*_TRAIL_COLUMNS)
+        .where(col(EventRow.event) == kind)
+        .order_by(col(EventRow.at), col(EventRow.key))
     )
-    with read_session(engine) as session:
-        return [_trail(r) for r in session.exec(query)]
+    return _trail_from(engine, query)
 
 
 def outbox(
