@@ -10,16 +10,19 @@ Connections are pooled, and a pooled connection whose file is no longer the one 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -33,11 +36,38 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 5
 SQLITE_POOL_OVERFLOW = 40
 """Connections kept open, and opened beyond that at busy moments (closed when returned). The
-overflow is large so that no thread ever waits for a connection: activities run in asyncio's
-default executor (up to 32 threads), and a thread waiting out another process's lock holds its
-connection for up to the busy timeout; a pool that ran dry would add a wait of its own."""
+overflow is large so that no thread ever waits for a connection: activities write on one thread
+(:func:`blocking`) but read in asyncio's default executor (up to 32 threads), the publisher and
+the CLI read too, and a thread waiting out another process's lock holds its connection for up to
+the busy timeout; a pool that ran dry would add a wait of its own."""
 _IMMEDIATE = "idri_immediate"
 """Execution option asking a SQLite transaction to take the write lock at BEGIN."""
+POSTGRES_WRITER_THREADS = 4
+"""Threads writing to a PostgreSQL registry at once (SQLite: one, see :func:`blocking`)."""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_WRITERS: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+async def blocking(
+    engine: Engine, work: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> _T:
+    """Run ``work`` (blocking registry work of an activity) on the engine's writer threads.
+
+    SQLite takes one writer at a time: a second thread would only wait for the lock, and each
+    hand-over between threads fighting for the lock and the GIL cost more than the write. So
+    SQLite gets one thread, fed in order; PostgreSQL, whose writers run side by side, a few.
+    """
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(engine)
+        if writer is None:
+            threads = 1 if engine.dialect.name == "sqlite" else POSTGRES_WRITER_THREADS
+            writer = ThreadPoolExecutor(threads, thread_name_prefix="registry-writer")
+            _WRITERS[engine] = writer
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(writer, functools.partial(work, *args, **kwargs))
 
 
 def normalize_url(url: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from temporalio import activity
 
-from activities.db import write_transaction
+from activities.db import blocking, write_transaction
 from activities.mailer import (
     EmlTransport,
     Outgoing,
@@ -88,13 +88,17 @@ class NotificationActivities:
         if not self.settings.smtp_host:
             # Files only: claiming, writing and recording are all blocking, done in one trip to
             # a thread (a trip costs as much CPU as writing a mail).
-            return await asyncio.to_thread(
-                self.deliver_to_files, request.event_key, token, earlier_attempts=earlier
+            return await blocking(
+                self.engine,
+                self.deliver_to_files,
+                request.event_key,
+                token,
+                earlier_attempts=earlier,
             )
         delivered = 0
         while True:
-            batch = await asyncio.to_thread(
-                self.claim, request.event_key, token, earlier_attempts=earlier
+            batch = await blocking(
+                self.engine, self.claim, request.event_key, token, earlier_attempts=earlier
             )
             if not batch:
                 return delivered
@@ -140,9 +144,9 @@ class NotificationActivities:
             settled = outcome.settled()
             unsent = [(m.key, _describe(error)) for m in batch if m.key not in settled]
             outcome.temporary.extend(unsent)
-            await asyncio.shield(asyncio.to_thread(self._record, outcome, token))
+            await asyncio.shield(blocking(self.engine, self._record, outcome, token))
             raise
-        await asyncio.to_thread(self._record, outcome, token)
+        await blocking(self.engine, self._record, outcome, token)
         return len(outcome.sent), [reason for _, reason in outcome.temporary]
 
     def deliver_to_files(

@@ -6,13 +6,12 @@ the event creates, and the outbox rows of its recipients. The audit row's key
 (a retry after a lost response, a replay, a concurrent duplicate) the call changes nothing else, so
 every event leaves exactly one set of rows however often it runs.
 
-The database calls block, so the activity runs them in a worker thread (``asyncio.to_thread``)
-and the worker's event loop stays free for workflow tasks.
+The database calls block, so the activity runs them on the registry's writer thread
+(``activities.db.blocking``) and the worker's event loop stays free for workflow tasks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from temporalio import activity
 
-from activities.db import insert_ignoring, write_transaction
+from activities.db import blocking, insert_ignoring, write_transaction
 from activities.mailer import message_id, render
 from activities.tables import (
     EvaluationRow,
@@ -63,7 +62,7 @@ class RegistryActivities:
     @activity.defn(name=ActivityName.RECORD_EVENT)
     async def record_event(self, record: EventRecord) -> None:
         """Write ``record`` with its notifications; a second call with the same key is a no-op."""
-        await asyncio.to_thread(self.record_sync, record)
+        await blocking(self.engine, self.record_sync, record)
 
     def record_sync(self, record: EventRecord) -> bool:
         """The activity's body; True when this call wrote the event, False if it already was."""

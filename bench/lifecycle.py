@@ -247,6 +247,7 @@ class Lifecycle:
                 # Only the thread holding the GIL: Python's CPU time, without the idle waits of
                 # the thread pools and the event loop, which are otherwise sampled as busy.
                 "--gil",
+                "--threads",  # each stack names its thread: the event loop is the first
                 "--output",
                 str(out),
             ],
