@@ -76,12 +76,13 @@ async def test_sqlite_locked_for_a_while_cases_wait_then_continue_nothing_twice(
     for driver in drivers:
         await driver.start()
         await driver.through_review(review_updates()[:2])
-    running = asyncio.gather(*(d.through_review(review_updates()[2:]) for d in drivers))
-    await wait_activity_started(drivers[0], "record_event")
     with sqlite_locked(registry):
-        await asyncio.sleep(1)  # a step whose write committed just before may still answer
+        # Locked before the next steps: their first write waits, its activity stays started
+        # (a write of a few milliseconds is too quick to be seen started otherwise).
+        running = asyncio.gather(*(d.through_review(review_updates()[2:]) for d in drivers))
+        await wait_activity_started(drivers[0], "record_event")
         steps = sum(len(d.progress) for d in drivers)
-        await asyncio.sleep(OUTAGE - 1)
+        await asyncio.sleep(OUTAGE)
         assert sum(len(d.progress) for d in drivers) == steps, "no case moves while it is locked"
     await asyncio.wait_for(running, 60)
     await asyncio.gather(*(d.designated() for d in drivers))
