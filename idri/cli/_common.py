@@ -5,7 +5,8 @@ Kept light on purpose: ``idri --help`` and ``idri calendar ...`` must not pay fo
 Temporal SDK, so everything from ``temporalio`` is imported inside the functions that talk to the
 server. Reading a case needs no workflow module either: :func:`case_handle` addresses the
 workflow by its id and :func:`query_case` queries it by name, with its result type from
-``models`` (``tests/cli/test_lazy.py`` checks the names against ``InstituteWorkflow``).
+``models`` (``tests/cli/test_lazy.py`` checks the names against ``InstituteWorkflow``), and it
+needs no ``temporalio.client``: :func:`read_case` queries on the bare service connection.
 
 Exit status: 0 done; 1 refused or invalid (the reason is on stderr, one line); 2 wrong usage
 (Typer's own message); 3 Temporal unreachable or no answer in time.
@@ -18,7 +19,7 @@ import dataclasses
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -32,7 +33,9 @@ from models.time import CST
 if TYPE_CHECKING:
     from rich.console import Console
     from temporalio.client import Client, WorkflowHandle
+    from temporalio.service import RPCError
 
+    from idri.client import ServiceConnection
     from idri.settings import Settings
     from models.case import CaseStatus
 
@@ -235,19 +238,43 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         client = await connect_client(settings())
         return await work(client)
 
+    return _run(main())
+
+
+def read_case(case_id: str, query: str, result_type: type[T]) -> T:
+    """Query case ``case_id`` (see :func:`query_case`), with :func:`run`'s failures."""
+
+    async def main() -> T:
+        from idri.client import connect_service
+
+        configured = settings()
+        connection = await _reach(configured, lambda: connect_service(configured))
+        return await query_case(connection, case_id, query, result_type)
+
+    return _run(main())
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(main())
+        return asyncio.run(main)
     except CliError as error:
         fail(str(error), error.code)
 
 
 async def connect_client(configured: Settings) -> Client:
-    from idri.client import connect, connect_config
+    from idri.client import connect
+
+    return await _reach(configured, lambda: connect(configured))
+
+
+async def _reach(configured: Settings, connect: Callable[[], Awaitable[T]]) -> T:
+    """Connect to Temporal with ``connect``, explaining why it failed."""
+    from idri.client import connect_config
     from idri.codec import EncryptionConfigError
 
     address = connect_config(configured).get("target_host", configured.temporal_address)
     try:
-        return await asyncio.wait_for(connect(configured), CONNECT_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(connect(), CONNECT_TIMEOUT_SECONDS)
     except EncryptionConfigError as error:
         raise CliError(str(error)) from None
     except (RuntimeError, OSError, TimeoutError) as error:
@@ -282,27 +309,62 @@ HISTORY_QUERY = "history"
 """``InstituteWorkflow.history``: the case's recent :class:`~models.case.HistoryEntry` list."""
 
 
-async def query_case(client: Client, case_id: str, query: str, result_type: type[T]) -> T:
-    """Query case ``case_id`` by the query's name (see :func:`answer` for the failures)."""
-    handle = case_handle(client, case_id)
-    return await answer(client, case_id, handle.query(query, result_type=result_type))
+async def query_case(
+    connection: ServiceConnection, case_id: str, query: str, result_type: type[T]
+) -> T:
+    """Query case ``case_id`` by the query's name, as ``WorkflowHandle.query`` does (the same
+    request, retried; the same decoding), on the bare service connection: a command that only
+    reads a case does not import ``temporalio.client`` unless the case is missing.
+
+    The failures are :func:`answer`'s, with a failed query (``INVALID_ARGUMENT``, which the SDK
+    raises as ``WorkflowQueryFailedError``) as ``case ... could not answer: <message>``.
+    """
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
+    from temporalio.converter import WorkflowSerializationContext
+    from temporalio.service import RPCError, RPCStatusCode
+
+    workflow = workflow_id(case_id)
+    request = QueryWorkflowRequest(
+        namespace=connection.namespace, execution=WorkflowExecution(workflow_id=workflow)
+    )
+    request.query.query_type = query
+    call = connection.service_client.workflow_service.query_workflow(request, retry=True)
+    try:
+        response = await _in_time(case_id, call)
+    except RPCError as error:
+        if error.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise CliError(_query_failed(case_id, error.message)) from None
+        raise CliError(await _rpc_failure(connection.client, case_id, error)) from None
+    # Without a reject condition (idri sets none) the server never rejects a query.
+    converter = connection.data_converter.with_context(
+        WorkflowSerializationContext(namespace=connection.namespace, workflow_id=workflow)
+    )
+    results = await converter.decode(response.query_result.payloads, [result_type])
+    if not results:  # the SDK would return None; a worker always answers with one payload
+        raise CliError(f"case {case_id} answered the query {query!r} with nothing")
+    result: T = results[0]
+    return result
 
 
 async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
     """Await a query or an update of case ``case_id``, explaining the ways it can go wrong."""
     from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
-    from temporalio.service import RPCError, RPCStatusCode
+    from temporalio.service import RPCError
 
     try:
-        return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
+        return await _in_time(case_id, call)
     except WorkflowUpdateFailedError as error:
         raise CliError(_refusal(error)) from None
     except WorkflowQueryFailedError as error:
-        raise CliError(f"case {case_id} could not answer: {error}") from None
+        raise CliError(_query_failed(case_id, str(error))) from None
     except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(await _missing_or_closed(client, case_id)) from None
-        raise CliError(f"Temporal refused the call for case {case_id}: {error.message}") from None
+        raise CliError(await _rpc_failure(lambda: client, case_id, error)) from None
+
+
+async def _in_time(case_id: str, call: Awaitable[T]) -> T:
+    try:
+        return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
     except TimeoutError:
         raise CliError(
             f"case {case_id} did not answer within {ANSWER_TIMEOUT_SECONDS:g}s: is a worker "
@@ -310,6 +372,19 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
             f"check with `idri status {case_id}`",
             EXIT_UNAVAILABLE,
         ) from None
+
+
+def _query_failed(case_id: str, message: str) -> str:
+    return f"case {case_id} could not answer: {message}"
+
+
+async def _rpc_failure(client: Callable[[], Client], case_id: str, error: RPCError) -> str:
+    """What a refused call means: a missing or closed case, or Temporal's own reason."""
+    from temporalio.service import RPCStatusCode
+
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return await _missing_or_closed(client(), case_id)
+    return f"Temporal refused the call for case {case_id}: {error.message}"
 
 
 def _refusal(error: BaseException) -> str:

@@ -25,19 +25,18 @@ from idri.cli._common import (
     jsonable,
     normalise_case_id,
     print_json,
-    query_case,
+    read_case,
     run,
     settings,
     warn,
 )
-from models.case import Stage
+from models.case import CaseStatus, HistoryEntry, Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
     from activities.registry_read import Institute
-    from models.case import CaseStatus, HistoryEntry
 
 HELP_PANEL = "Views"
 
@@ -71,14 +70,7 @@ def _label(catalogue: Catalogue, code: str) -> str:
 
 def status(case: CaseArg, json_: JsonOption = False) -> None:
     """Where a case stands: stage, deadline, what it awaits, reviews, objections."""
-    case_id = normalise_case_id(case)
-
-    async def work(client: Client) -> CaseStatus:
-        from models.case import CaseStatus
-
-        return await query_case(client, case_id, STATUS_QUERY, CaseStatus)
-
-    result = run(work)
+    result = read_case(normalise_case_id(case), STATUS_QUERY, CaseStatus)
     if json_:
         print_json(result)
     else:
@@ -136,14 +128,7 @@ def show_status(s: CaseStatus) -> None:
 
 def history(case: CaseArg, json_: JsonOption = False) -> None:
     """Who did what, when and why."""
-    case_id = normalise_case_id(case)
-
-    async def work(client: Client) -> list[HistoryEntry]:
-        from models.case import HistoryEntry
-
-        return await query_case(client, case_id, HISTORY_QUERY, list[HistoryEntry])
-
-    entries = run(work)
+    entries = read_case(normalise_case_id(case), HISTORY_QUERY, list[HistoryEntry])
     if json_:
         print_json(entries)
         return

@@ -5,6 +5,8 @@ and it leaves with its exit status even when the Temporal client's threads are s
 from __future__ import annotations
 
 import base64
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from idri.cli import (
 from idri.cli._common import HISTORY_QUERY, STATUS_QUERY, workflow_id
 from idri.devserver import free_port
 from models.case import CaseStatus, HistoryEntry
-from tests.cli.stack import BIN, Stack, clean_environment, imported_by
+from tests.cli.stack import BIN, Stack, clean_environment, imported_by, new_case
 
 NEVER_FOR_A_QUERY = (
     "workflows",
@@ -61,7 +63,8 @@ def test_status_imports_its_own_command_module_only(unreachable: dict[str, str])
     assert result.stderr.startswith(
         UNREACHABLE.format(address=unreachable["IDRI_TEMPORAL_ADDRESS"])
     )
-    assert "temporalio.client" in modules  # it did get as far as connecting
+    assert "temporalio.service" in modules  # it did get as far as connecting
+    assert "temporalio.client" not in modules  # a query needs no Client (test_lean_query.py)
     assert sorted(m for m in modules if m.startswith("idri.cli.") or m == "idri.cli") == [
         "idri.cli",
         "idri.cli._common",
@@ -71,6 +74,33 @@ def test_status_imports_its_own_command_module_only(unreachable: dict[str, str])
     assert _packages(modules, ("rich",)) == []  # JSON needs no Rich
     # Without keys, payloads are not encrypted: the converter needs no cryptography.
     assert _packages(modules, ("cryptography",)) == []
+
+
+@pytest.mark.devserver
+def test_reading_a_case_needs_the_client_only_when_the_case_is_missing(
+    stack: Stack, org: str
+) -> None:
+    case = new_case(stack, org)
+
+    for command in ("status", "history"):
+        found, modules = imported_by(command, case, "--json", env=stack.env)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout.strip().rsplit("\n", 1)[0])
+        assert "temporalio.client" not in modules
+        assert _packages(modules, ("rich",)) == []
+
+    text, modules = imported_by("status", case, env=stack.env)
+    assert text.returncode == 0
+    assert re.search(rf"^Case +{case} *$", text.stdout, re.MULTILINE), text.stdout
+    assert "temporalio.client" not in modules
+    assert "rich.table" in modules
+
+    missing, modules = imported_by("status", "binhai-00000000", env=stack.env)
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "error: there is no case 'binhai-00000000'; `idri list` shows the cases\n",
+    )
+    assert "temporalio.client" in modules  # describing the missing case takes the Client
 
 
 def test_with_encryption_keys_the_codec_is_loaded(unreachable: dict[str, str]) -> None:
