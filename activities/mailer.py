@@ -1,7 +1,8 @@
 """Mails: rendering one notification from its template, and the two ways it leaves the system.
 
 - :class:`SmtpTransport` sends through the server in ``IDRI_SMTP_*`` (aiosmtplib).
-- :class:`EmlTransport` writes an ``.eml`` file a person can open, when no server is configured.
+- :class:`EmlTransport` writes an ``.eml`` file a person can open, when no server is configured
+  (blocking: the deliverer calls it from the registry's writer thread).
 
 Both take the message :func:`compose` builds from an outbox row, so
 the same mail looks the same either way, and its ``Message-ID`` and ``Date`` come from the row:
@@ -22,7 +23,7 @@ from email.message import EmailMessage
 from email.policy import default
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosmtplib
 
@@ -268,43 +269,20 @@ class RecipientRefused(RuntimeError):
         self.permanent = permanent
 
 
-class Transport(Protocol):
-    name: str
-
-    async def __aenter__(self) -> Transport: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
-
-    async def send(self, mail: Outgoing, message: bytes, *, sender: str) -> str:
-        """Deliver one message from ``sender``; returns how (``smtp`` or the file written)."""
-        ...
-
-
 class EmlTransport:
     """Writes each mail to ``<outbox>/<case>-<hash>.eml``; writing it again gives the same file."""
 
-    name = "eml"
-
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-
-    async def __aenter__(self) -> EmlTransport:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
     def path_for(self, mail: Outgoing) -> Path:
         safe_case = re.sub(r"[^A-Za-z0-9_.-]", "_", mail.case_id)
         digest = hashlib.sha256(mail.key.encode()).hexdigest()[:16]
         return self.directory / f"{safe_case}-{mail.role}-{digest}.eml"
 
-    async def send(self, mail: Outgoing, message: bytes, *, sender: str) -> str:
-        return self.write(mail, message)
-
     def write(self, mail: Outgoing, message: bytes) -> str:
-        """Write ``message`` as the mail's file (blocking); returns its path."""
+        """Write ``message`` as the mail's file (blocking; the directory exists); returns its
+        path."""
         path = self.path_for(mail)
         # Write then rename: a reader never sees half a mail, a crash leaves no partial file.
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
@@ -320,8 +298,6 @@ class EmlTransport:
 
 class SmtpTransport:
     """One SMTP connection for a batch of mails."""
-
-    name = "smtp"
 
     def __init__(
         self,

@@ -35,7 +35,6 @@ from activities.mailer import (
     Outgoing,
     RecipientRefused,
     SmtpTransport,
-    Transport,
     TransportUnavailable,
     compose,
 )
@@ -65,17 +64,17 @@ class NotificationActivities:
         self.lease = lease
         """Longer than a batch can take to send; after it a claim is considered abandoned."""
 
-    def transport(self) -> Transport:
+    def smtp(self) -> SmtpTransport:
+        """A connection to the mail server of ``IDRI_SMTP_*`` (set: see ``deliver_notifications``)."""
         s = self.settings
-        if s.smtp_host:
-            return SmtpTransport(
-                s.smtp_host,
-                s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password,
-                starttls=s.smtp_starttls,
-            )
-        return EmlTransport(s.data_dir / "outbox")
+        assert s.smtp_host, "without a mail server, mails are written as files (deliver_to_files)"
+        return SmtpTransport(
+            s.smtp_host,
+            s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            starttls=s.smtp_starttls,
+        )
 
     @activity.defn(name=ActivityName.DELIVER_NOTIFICATIONS)
     async def deliver_notifications(self, request: DeliveryRequest) -> int:
@@ -113,7 +112,7 @@ class NotificationActivities:
                 return delivered
 
     async def _send_batch(self, batch: list[Outgoing], token: str) -> tuple[int, list[str]]:
-        """Send a claimed batch; returns (sent, temporary problems).
+        """Send a claimed batch through the mail server; returns (sent, temporary problems).
 
         The outcome of the whole batch is recorded in one transaction at the end, also when the
         batch stops half way (unsent rows are released then): a row is marked sent only after
@@ -123,12 +122,11 @@ class NotificationActivities:
         outcome = _Outcome()
         mail_from = self.settings.mail_from
         try:
-            async with self.transport() as transport:
-                readable = transport.name == "eml"
+            async with self.smtp() as server:
                 for mail in batch:
-                    message = compose(mail, mail_from=mail_from, readable=readable)
+                    message = compose(mail, mail_from=mail_from)
                     try:
-                        how = await transport.send(mail, message, sender=mail_from)
+                        how = await server.send(mail, message, sender=mail_from)
                     except RecipientRefused as refusal:
                         if refusal.permanent:
                             outcome.failed.append((mail.key, str(refusal)))
@@ -141,9 +139,7 @@ class NotificationActivities:
         except BaseException as error:
             # Unreachable server, cancellation, anything: what was sent is recorded, what was not
             # is pending again.
-            settled = outcome.settled()
-            unsent = [(m.key, _describe(error)) for m in batch if m.key not in settled]
-            outcome.temporary.extend(unsent)
+            outcome.release_unsent(batch, error)
             await asyncio.shield(blocking(self.engine, self._record, outcome, token))
             raise
         await blocking(self.engine, self._record, outcome, token)
@@ -171,8 +167,7 @@ class NotificationActivities:
                     message = compose(mail, mail_from=mail_from, readable=True)
                     outcome.sent.append((mail.key, outbox.write(mail, message)))
             except BaseException as error:
-                sent = outcome.settled()
-                outcome.temporary += [(m.key, _describe(error)) for m in batch if m.key not in sent]
+                outcome.release_unsent(batch, error)
                 self._record(outcome, token)
                 raise
             self._record(outcome, token)
@@ -305,8 +300,10 @@ class _Outcome:
     temporary: list[tuple[str, str]] = field(default_factory=list)
     """Not sent: pending again."""
 
-    def settled(self) -> set[str]:
-        return {key for key, _ in (*self.sent, *self.failed, *self.temporary)}
+    def release_unsent(self, batch: list[Outgoing], error: BaseException) -> None:
+        """Every mail of ``batch`` not settled yet goes back to pending, with ``error`` as why."""
+        settled = {key for key, _ in (*self.sent, *self.failed, *self.temporary)}
+        self.temporary += [(m.key, _describe(error)) for m in batch if m.key not in settled]
 
 
 @dataclass(frozen=True)

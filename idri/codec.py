@@ -533,9 +533,7 @@ def _dataclass_decoder(cls: type) -> _Decoder:
             if item is dataclasses.MISSING:
                 continue
             try:
-                converted = decode(item)
-                if converted is _UNHANDLED:
-                    converted = value_to_type(hint, item, _STRICT)
+                converted = _convert(decode, hint, item)
             except Exception as err:
                 raise TypeError(f"Failed converting field {name} on dataclass {cls}") from err
             if init:
@@ -548,6 +546,12 @@ def _dataclass_decoder(cls: type) -> _Decoder:
         return obj
 
     return decode_dataclass
+
+
+def _convert(decode: _Decoder, hint: Any, item: Any) -> Any:
+    """``item`` by its cached decoder, or by the SDK's ``value_to_type`` where it has none."""
+    converted = decode(item)
+    return value_to_type(hint, item, _STRICT) if converted is _UNHANDLED else converted
 
 
 def _sequence_decoder(hint: Any, item_hint: Any, kind: type[list] | type[tuple]) -> _Decoder:
@@ -564,9 +568,7 @@ def _sequence_decoder(hint: Any, item_hint: Any, kind: type[list] | type[tuple])
         items = []
         for index, item in enumerate(value):
             try:
-                converted = decode(item)
-                if converted is _UNHANDLED:
-                    converted = value_to_type(item_hint, item, _STRICT)
+                converted = _convert(decode, item_hint, item)
             except Exception as err:
                 raise TypeError(f"Failed converting {hint} index {index}") from err
             items.append(converted)
@@ -592,9 +594,7 @@ def _mapping_decoder(hint: Any, value_hint: Any) -> _Decoder:
                         f"Failed converting key {key!r} to type {str} in mapping {hint}"
                     ) from err
             try:
-                converted = decode(item)
-                if converted is _UNHANDLED:
-                    converted = value_to_type(value_hint, item, _STRICT)
+                converted = _convert(decode, value_hint, item)
             except Exception as err:
                 raise TypeError(
                     f"Failed converting value for key {key!r} in mapping {hint}"
