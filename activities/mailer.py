@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from email.policy import default
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiosmtplib
@@ -51,35 +52,40 @@ def family_of(record: EventRecord) -> str:
     return entry["family"] if entry else "general"
 
 
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
 def render(record: EventRecord, recipient: Recipient, *, bureau_email: str) -> RenderedMail:
     """The mail telling ``recipient`` about ``record``: Chinese first, then English."""
     snapshot = record.snapshot
-    case = {
-        "case_id": snapshot.case_id,
-        "organisation": snapshot.organisation,
-        "district": snapshot.district,
-        "direction": snapshot.direction,
-        "stage": snapshot.stage.value,
-        "level": snapshot.level.value,
-        "round_year": snapshot.round_year,
-        "designated_at": snapshot.designated_at,
-        "last_evaluated_at": snapshot.last_evaluated_at,
-        "next_evaluation_due": snapshot.next_evaluation_due,
-        "previous_case_id": snapshot.previous_case_id,
-    }
+    # Namespaces, not dicts, for what templates read as ``x.y``: jinja tries an attribute
+    # first and falls back to the key only after catching AttributeError, a cost per lookup.
+    case = SimpleNamespace(
+        case_id=snapshot.case_id,
+        organisation=snapshot.organisation,
+        district=snapshot.district,
+        direction=snapshot.direction,
+        stage=snapshot.stage.value,
+        level=snapshot.level.value,
+        round_year=snapshot.round_year,
+        designated_at=snapshot.designated_at,
+        last_evaluated_at=snapshot.last_evaluated_at,
+        next_evaluation_due=snapshot.next_evaluation_due,
+        previous_case_id=snapshot.previous_case_id,
+    )
     context: dict[str, Any] = {
         "event": record.event,
-        "ev": label("events", record.event),
+        "ev": SimpleNamespace(**label("events", record.event)),
         "case": case,
-        "district_l": district(snapshot.district),
-        "direction_l": direction(snapshot.direction),
-        "level_l": label("levels", snapshot.level.value),
+        "district_l": SimpleNamespace(**district(snapshot.district)),
+        "direction_l": SimpleNamespace(**direction(snapshot.direction)),
+        "level_l": SimpleNamespace(**label("levels", snapshot.level.value)),
         "from_stage": record.from_stage.value,
         "to_stage": record.to_stage.value,
-        "from_l": label("stages", record.from_stage.value),
-        "to_l": label("stages", record.to_stage.value),
-        "recipient": {"role": recipient.role, "name": recipient.name},
-        "role_l": label("roles", recipient.role),
+        "from_l": SimpleNamespace(**label("stages", record.from_stage.value)),
+        "to_l": SimpleNamespace(**label("stages", record.to_stage.value)),
+        "recipient": SimpleNamespace(role=recipient.role, name=recipient.name),
+        "role_l": SimpleNamespace(**label("roles", recipient.role)),
         "actor": record.actor,
         "at": record.at,
         "reason": record.reason,
@@ -92,7 +98,7 @@ def render(record: EventRecord, recipient: Recipient, *, bureau_email: str) -> R
     text = template.render(context)
     subject, _, body = text.partition("\n")
     # Collapse runs of blank lines that optional template sections leave behind.
-    body = re.sub(r"\n{3,}", "\n\n", body.strip("\n")) + "\n"
+    body = _BLANK_RUNS.sub("\n\n", body.strip("\n")) + "\n"
     return RenderedMail(subject=" ".join(subject.split()), body=body)
 
 

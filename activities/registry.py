@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from temporalio import activity
 
-from activities.db import blocking, insert_ignoring, write_transaction
+from activities.db import StatementWriter, blocking, insert_ignoring, write_statements
 from activities.mailer import message_id, render
 from activities.tables import (
     EvaluationRow,
@@ -71,9 +70,9 @@ class RegistryActivities:
         # to write, and the rows go out as parameters of statements built once (``_statements``).
         mails = [self.outbox_row(record, recipient, now) for recipient in record.recipients]
         evaluation = _evaluation_values(record)
-        with write_transaction(self.engine) as conn:
-            statements = _statements(conn.dialect.name)
-            if conn.execute(statements.event, _event_values(record, now)).first() is None:
+        statements = _statements(self.engine.dialect.name)
+        with write_statements(self.engine) as conn:
+            if not conn.execute(statements.event, _event_values(record, now)).rows:
                 return False  # already recorded: a retry, a replay or a concurrent duplicate
             conn.execute(statements.institute, _institute_values(record, now))
             if evaluation is not None:
@@ -267,7 +266,7 @@ def _evaluation_values(record: EventRecord) -> dict[str, object] | None:
     }
 
 
-def _write_objection(conn: Connection, statements: _Statements, record: EventRecord) -> None:
+def _write_objection(conn: StatementWriter, statements: _Statements, record: EventRecord) -> None:
     details = record.details
     given = details.get("objection_id")
     number = int(given) if given and given.isdigit() else None

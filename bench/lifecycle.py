@@ -1,13 +1,19 @@
-"""Lifecycle throughput: N real cases from survey to designation against N baseline cases.
+"""Lifecycle throughput: N real cases from survey to designation against two baselines.
 
-Both kinds run on the same dev server and the same worker process (``bench/worker.py``), in four
-phases of N/2 cases, baseline-real-real-baseline, so that whatever drifts during the run (the
-server's database growing, other load on the machine) weighs on both alike. In a phase the driver
-starts every case and sends its updates with at most ``concurrency`` cases being driven at a
-time, then waits until each case has continued as new at its designation (the server's
-long-poll, no query: queries would load the worker). The phase's wall time runs from the first
-start to the last designation; its CPU time is the worker process's, read from ``/proc``, until
-the worker is idle again (the new runs' first tasks included).
+The baselines (``bench/plan.py``) do what Temporal is asked to do for a real case without the
+case: the **bare** one only its updates, activities and timers; the **matched** one also the
+search-attribute upserts, marker, summaries and current details the real case gives the Web UI,
+with a workflow type of the same shape. The ratios against the matched baseline are the
+benchmark's result (the last line); those against the bare one show what the Web UI costs.
+
+All three kinds run on the same dev server and the same worker process (``bench/worker.py``), in
+six phases of N/2 cases, matched-bare-real-real-bare-matched, so that whatever drifts during the
+run (the server's database growing, other load on the machine) weighs on all alike. In a phase
+the driver starts every case and sends its updates with at most ``concurrency`` cases being
+driven at a time, then waits until each case has continued as new at its designation (the
+server's long-poll, no query: queries would load the worker). The phase's wall time runs from
+the first start to the last designation; its CPU time is the worker process's, read from
+``/proc``, until the worker is idle again (the new runs' first tasks included).
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
 
-from bench.baseline import MIRRORED, PLAN, BaselineInput, BaselineWorkflow, counts, planned
+from bench.baseline import BaselineWorkflow
 from bench.common import WorkerProcess
+from bench.matched import MatchedBaselineWorkflow
+from bench.plan import BARE, MATCHED, PLAN, BaselineInput, counts, planned
 from models.case import (
     Actor,
     Contact,
@@ -108,11 +116,15 @@ class Phase:
     cpu: float
 
 
+BASELINES = {"matched": MATCHED, "bare": BARE}
+"""Each baseline kind and what it must do exactly as often as the real case."""
+
+
 @dataclass
 class LifecycleResult:
     phases: list[Phase]
-    real_counts: Counter[str]
-    baseline_counts: Counter[str]
+    counts: dict[str, Counter[str]]
+    """Mean history counts of a case, by kind (``real`` and the baselines)."""
     sample: str
     """A real case's id, left designated (for the CLI latency benchmark)."""
     handles: dict[str, list[WorkflowHandle[Any, Any]]] = field(default_factory=dict)
@@ -134,17 +146,33 @@ class LifecycleResult:
         total = self.total(kind)
         return total.cpu / total.cases
 
-    @property
-    def throughput_ratio(self) -> float:
-        return self.rate("real") / self.rate("baseline")
+    def throughput_ratio(self, baseline: str = "matched") -> float:
+        return self.rate("real") / self.rate(baseline)
 
-    @property
-    def cpu_ratio(self) -> float:
-        return self.cpu_per_case("real") / self.cpu_per_case("baseline")
+    def cpu_ratio(self, baseline: str = "matched") -> float:
+        return self.cpu_per_case("real") / self.cpu_per_case(baseline)
 
-    def mirrored_equal(self) -> bool:
-        expected = planned()
-        return all(self.real_counts[k] == self.baseline_counts[k] == expected[k] for k in MIRRORED)
+    def mirrored(self, baseline: str) -> str:
+        """What ``baseline`` mirrors, as real/baseline counts per case."""
+        real, base = self.counts["real"], self.counts[baseline]
+        return ", ".join(f"{k} {real[k]}/{base[k]}" for k in BASELINES[baseline])
+
+    def mirrored_equal(self, baseline: str) -> bool:
+        expected = planned(matched=baseline == "matched")
+        real, base = self.counts["real"], self.counts[baseline]
+        return all(real[k] == base[k] == expected[k] for k in BASELINES[baseline])
+
+
+def same_shape() -> bool:
+    """The matched baseline has the real workflow's updates (with validators) and queries."""
+    from temporalio.workflow import _Definition
+
+    real = _Definition.must_from_class(InstituteWorkflow)
+    matched = _Definition.must_from_class(MatchedBaselineWorkflow)
+    validated = {name for name, u in matched.updates.items() if u.validator is not None}
+    return set(real.updates) == set(matched.updates) == validated and set(real.queries) == set(
+        matched.queries
+    )
 
 
 class Lifecycle:
@@ -170,16 +198,22 @@ class Lifecycle:
         self.profile = profile
         """A directory for py-spy profiles of the worker during each phase."""
         self.started = 0
-        self.handles: dict[str, list[WorkflowHandle[Any, Any]]] = {"real": [], "baseline": []}
+        self.handles: dict[str, list[WorkflowHandle[Any, Any]]] = {
+            "real": [],
+            "bare": [],
+            "matched": [],
+        }
 
     async def run(self, cases: int) -> LifecycleResult:
         first, second = cases // 2, cases - cases // 2
         phases = []
         for kind, count in (
-            ("baseline", first),
+            ("matched", first),
+            ("bare", first),
             ("real", first),
             ("real", second),
-            ("baseline", second),
+            ("bare", second),
+            ("matched", second),
         ):
             if count:
                 phases.append(await self.phase(kind, count))
@@ -188,20 +222,19 @@ class Lifecycle:
                     f"{kind:8} {p.cases:5} cases {p.seconds:7.1f} s "
                     f"{p.cases / p.seconds:6.1f}/s  worker CPU {p.cpu / p.cases * 1000:6.1f} ms/case"
                 )
-        real = await self.sample_counts("real")
-        baseline = await self.sample_counts("baseline")
         return LifecycleResult(
             phases,
-            real,
-            baseline,
+            {kind: await self.sample_counts(kind) for kind in self.handles},
             self.handles["real"][0].id.removeprefix("institute-"),
             self.handles,
         )
 
     async def phase(self, kind: str, count: int) -> Phase:
-        drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = (
-            self.drive_real if kind == "real" else self.drive_baseline
-        )
+        drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = {
+            "real": self.drive_real,
+            "bare": self.drive_bare,
+            "matched": self.drive_matched,
+        }[kind]
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(n: int) -> WorkflowHandle[Any, Any]:
@@ -267,15 +300,27 @@ class Lifecycle:
             await handle.execute_update(method, argument)
         return handle
 
-    async def drive_baseline(self, n: int) -> WorkflowHandle[Any, Any]:
+    async def drive_bare(self, n: int) -> WorkflowHandle[Any, Any]:
         handle = await self.client.start_workflow(
             BaselineWorkflow.run,
             BaselineInput(self.notice_seconds),
-            id=f"baseline-{n:05d}-{uuid.uuid4().hex[:4]}",
+            id=f"bare-{n:05d}-{uuid.uuid4().hex[:4]}",
             task_queue=self.baseline_queue,
         )
         for step in PLAN:
             await handle.execute_update(BaselineWorkflow.step, step.update)
+        return handle
+
+    async def drive_matched(self, n: int) -> WorkflowHandle[Any, Any]:
+        handle = await self.client.start_workflow(
+            MatchedBaselineWorkflow.run,
+            BaselineInput(self.notice_seconds),
+            id=f"matched-{n:05d}-{uuid.uuid4().hex[:4]}",
+            task_queue=self.baseline_queue,
+        )
+        for step in PLAN:
+            # Each update under the real action's name, as the driver sends the real ones.
+            await handle.execute_update(step.update, step.update, result_type=int)
         return handle
 
     async def sample_counts(self, kind: str, sample: int = 5) -> Counter[str]:

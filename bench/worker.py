@@ -2,7 +2,8 @@
 
 Runs, in one process, the real worker exactly as ``python worker.py`` builds it (settings from
 ``IDRI_*`` and ``TEMPORAL_ADDRESS``, ``worker.build_worker`` with the real activities) and a
-worker for :class:`bench.baseline.BaselineWorkflow` on ``BENCH_BASELINE_QUEUE``, with the same
+worker for the baselines (:class:`bench.baseline.BaselineWorkflow`,
+:class:`bench.matched.MatchedBaselineWorkflow`) on ``BENCH_BASELINE_QUEUE``, with the same
 worker options. The benchmark reads this process's CPU time and memory from ``/proc``, so the
 driver's own work (starting cases, sending updates) is not counted.
 
@@ -21,6 +22,7 @@ from temporalio.worker import Worker
 
 async def serve() -> None:
     from bench.baseline import BaselineWorkflow, baseline_noop
+    from bench.matched import MatchedBaselineWorkflow
     from idri.client import connect
     from idri.settings import get_settings
     from worker import build_worker
@@ -35,7 +37,7 @@ async def serve() -> None:
     baseline = Worker(
         client,
         task_queue=os.environ["BENCH_BASELINE_QUEUE"],
-        workflows=[BaselineWorkflow],
+        workflows=[BaselineWorkflow, MatchedBaselineWorkflow],
         activities=[baseline_noop],
     )
     async with real, baseline:

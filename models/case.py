@@ -340,6 +340,44 @@ class CaseState:
     def open_objections(self) -> list[ObjectionEntry]:
         return [o for o in self.objections if o.status == "open"]
 
+    def status(self, deadline: Deadline | None, allowed_actions: list[str]) -> CaseStatus:
+        """The case as the ``status`` query shows it, given its next deadline and the actions
+        it allows now (the workflow computes those once per event and reuses them)."""
+        survey = self.survey
+        return CaseStatus(
+            case_id=survey.case_id,
+            organisation=survey.organisation,
+            district=survey.district,
+            direction=survey.direction,
+            stage=self.stage,
+            level=self.level,
+            round_year=self.round_year,
+            deadline=deadline,
+            allowed_actions=allowed_actions,
+            designated_at=self.designated_at,
+            next_evaluation_due=self.next_evaluation_due,
+            missed_rounds=self.missed_rounds,
+            open_objections=len(self.open_objections()),
+            reviews=self.reviews,
+            warnings=self.warnings,
+            previous_case_id=survey.previous_case_id,
+            notice=self.notice,
+            rectification_due=self.rectification_due,
+            history_length=self.history_dropped + len(self.history),
+        )
+
+    def compact(self, history_kept: int) -> CaseState:
+        """Shed what the next workflow run need not carry (continue-as-new): history beyond the
+        last ``history_kept`` entries, and at designation the review and notice details (the
+        registry keeps them all)."""
+        dropped = max(0, len(self.history) - history_kept)
+        self.history = self.history[dropped:]
+        self.history_dropped += dropped
+        if self.stage is Stage.DESIGNATED:
+            self.reviews, self.objections, self.inspection, self.notice = [], [], None, None
+        self.warnings = self.warnings[-20:]
+        return self
+
 
 @dataclass
 class CaseStatus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from models.case import CaseState, Deadline, Policy, Stage
@@ -45,37 +46,53 @@ def next_deadline(case: CaseState, policy: Policy) -> Deadline | None:
         return Deadline("notice_end", case.notice.end, "public notice period ends")
     if case.overdue_notified:
         return None
-    overdue: dict[Stage, tuple[str, datetime | None, str]] = {
-        Stage.RECOMMENDED: (
-            "review_due",
-            _after(
-                max(filter(None, [case.stage_entered_at, _round_close(case, policy)])),
-                policy.review_period_days,
-            ),
-            "expert review should have started",
-        ),
-        Stage.UNDER_REVIEW: (
-            "review_due",
-            _after(case.stage_entered_at, policy.review_period_days),
-            "expert review and the bureau's decision are due",
-        ),
-        Stage.INVESTIGATING: (
-            "investigation_due",
-            _after(case.stage_entered_at, policy.investigation_period_days),
-            "the objection investigation is due",
-        ),
-        Stage.DESIGNATED: ("evaluation_due", case.next_evaluation_due, "tracking evaluation due"),
-        Stage.UNDER_EVALUATION: (
-            "evaluation_overdue",
-            _after(case.stage_entered_at, policy.evaluation_period_days),
-            "the evaluation result is due",
-        ),
-        Stage.RECTIFYING: ("rectification_due", case.rectification_due, "rectification due"),
-    }
-    if stage not in overdue:
+    overdue = _OVERDUE.get(stage)
+    if overdue is None:
         return None
-    kind, at, description = overdue[stage]
+    kind, due_at, description = overdue
+    at = due_at(case, policy)
     return Deadline(kind, at, description) if at else None
+
+
+def _review_starts(case: CaseState, policy: Policy) -> datetime:
+    """The review is due a period after the recommendation or the round's close, the later."""
+    return max(filter(None, [case.stage_entered_at, _round_close(case, policy)]))
+
+
+_OVERDUE: dict[Stage, tuple[str, Callable[[CaseState, Policy], datetime | None], str]] = {
+    # Each due time is computed only for the stage the case is in: the workflow asks after
+    # every event.
+    Stage.RECOMMENDED: (
+        "review_due",
+        lambda case, policy: _after(_review_starts(case, policy), policy.review_period_days),
+        "expert review should have started",
+    ),
+    Stage.UNDER_REVIEW: (
+        "review_due",
+        lambda case, policy: _after(case.stage_entered_at, policy.review_period_days),
+        "expert review and the bureau's decision are due",
+    ),
+    Stage.INVESTIGATING: (
+        "investigation_due",
+        lambda case, policy: _after(case.stage_entered_at, policy.investigation_period_days),
+        "the objection investigation is due",
+    ),
+    Stage.DESIGNATED: (
+        "evaluation_due",
+        lambda case, policy: case.next_evaluation_due,
+        "tracking evaluation due",
+    ),
+    Stage.UNDER_EVALUATION: (
+        "evaluation_overdue",
+        lambda case, policy: _after(case.stage_entered_at, policy.evaluation_period_days),
+        "the evaluation result is due",
+    ),
+    Stage.RECTIFYING: (
+        "rectification_due",
+        lambda case, policy: case.rectification_due,
+        "rectification due",
+    ),
+}
 
 
 def _round_close(case: CaseState, policy: Policy) -> datetime | None:

@@ -4,7 +4,9 @@
 stages it may start from, the stage it leads to and the guards that must hold. ``MACHINE`` is
 built from it once at import and shared by every case in a worker: a case is only a stage name
 plus its data, so nothing per workflow needs a machine of its own. ``auto_transitions=False``
-means no action exists that the table does not list.
+means no action exists that the table does not list. :func:`apply` fires the machine; the
+questions asked on every event (what is allowed now, why not) read its transitions and
+conditions, indexed by stage once.
 
 The workflow never decides what may follow what: it asks :func:`refusal` and calls :func:`apply`.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from transitions import Machine
 
-from models.case import CaseState, Level, Policy, Stage
+from models.case import CaseState, EvaluationResult, Level, Policy, Stage
 from models.time import add_years, cst_date
 
 # transitions logs every trigger at INFO; inside thousands of workflows that is noise.
@@ -228,14 +230,43 @@ MACHINE = Machine(
     send_event=False,
 )
 
+EVALUATION_ACTIONS: dict[EvaluationResult, str] = {
+    EvaluationResult.GOOD: "rate_good",
+    EvaluationResult.RECTIFY: "order_rectification",
+    EvaluationResult.DELIST: "delist",
+    EvaluationResult.EXCELLENT: "recommend_national",
+}
+"""The action each evaluation result takes (the ``record_evaluation`` update)."""
+
+
+def _rows_by_stage() -> dict[Stage, dict[str, list[Any]]]:
+    """The machine's transitions, per source stage and then per trigger, in table order."""
+    by_stage: dict[Stage, dict[str, list[Any]]] = {stage: {} for stage in Stage}
+    for trigger, event in MACHINE.events.items():
+        for source, rows in event.transitions.items():
+            by_stage[Stage(source)][trigger] = rows
+    return by_stage
+
+
+# Every workflow event asks what its stage allows (the status, the Web UI's details) and which
+# row fires: looked up here, in the machine's own table, instead of walking every event.
+_ROWS = _rows_by_stage()
+
 
 class ActionRefused(Exception):
     """An action the case's stage or guards do not allow; the message says what is allowed."""
 
 
 def _rows(trigger: str, stage: Stage) -> list[Any]:
-    event = MACHINE.events.get(trigger)
-    return event.transitions.get(stage.value, []) if event else []
+    return _ROWS[stage].get(trigger, [])
+
+
+def _holds(row: Any, case: CaseState, policy: Policy, now: datetime) -> bool:
+    """Whether every guard of ``row`` holds (``unless`` guards are conditions with target False)."""
+    return all(
+        GUARDS[condition.func].check(case, policy, now) == condition.target
+        for condition in row.conditions
+    )
 
 
 def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) -> list[str]:
@@ -249,21 +280,19 @@ def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) ->
 
 def allowed_actions(case: CaseState, policy: Policy, now: datetime) -> list[str]:
     """Operator actions the case allows now (guards included), in table order."""
-    allowed = []
-    for trigger in MACHINE.events:
-        if trigger in SYSTEM_ACTIONS or trigger in allowed:
-            continue
-        if any(not _guard_failures(r, case, policy, now) for r in _rows(trigger, case.stage)):
-            allowed.append(trigger)
-    return allowed
+    return [
+        trigger
+        for trigger, rows in _ROWS[case.stage].items()
+        if trigger not in SYSTEM_ACTIONS and any(_holds(r, case, policy, now) for r in rows)
+    ]
 
 
 def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str | None:
     """Why ``trigger`` may not happen now, or ``None`` if it may."""
-    rows = _rows(trigger, case.stage)
     if trigger not in MACHINE.events:
         return f"unknown action {trigger!r}"
-    if rows and any(not _guard_failures(r, case, policy, now) for r in rows):
+    rows = _rows(trigger, case.stage)
+    if any(_holds(r, case, policy, now) for r in rows):
         return None
     allowed = ", ".join(allowed_actions(case, policy, now)) or "none (the case is closed)"
     if not rows:
@@ -281,9 +310,11 @@ def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str
 
 
 def apply(case: CaseState, policy: Policy, now: datetime, trigger: str) -> Stage:
-    """Run ``trigger`` on the shared machine and return the case's new stage.
+    """Fire ``trigger`` on the shared machine and return the case's new stage.
 
-    Raises :class:`ActionRefused` when the table or a guard forbids it.
+    The machine acts on a stand-in (:class:`_Subject`), so the case itself is unchanged: the
+    workflow sets the stage when it records the event. Raises :class:`ActionRefused` when the
+    table or a guard forbids it.
     """
     reason = refusal(case, policy, now, trigger)
     if reason:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from models.case import CaseState, ReviewEntry
+from models.records import Recipient
+
 APPLICANT, DISTRICT, BUREAU, EXPERT = "applicant", "district", "bureau", "expert"
 
 ROUTES: Mapping[str, tuple[str, ...]] = {
@@ -51,3 +54,21 @@ def publication_for(event: str, from_stage: object, to_stage: object) -> str | N
     if to_stage == "designated" and from_stage != "designated":
         return "registry"
     return None
+
+
+def recipients_for(event: str, case: CaseState, expert: ReviewEntry | None) -> list[Recipient]:
+    """Who is told about ``event``: the applicant's contact and the expert with their address;
+    the district and the bureau by role (the activity looks their addresses up in settings)."""
+    recipients = []
+    for role in ROUTES.get(event, ()):
+        if role == APPLICANT:
+            contact = case.survey.contact
+            recipients.append(
+                Recipient(role, contact.name if contact else "", contact.email if contact else None)
+            )
+        elif role == EXPERT:
+            if expert is not None:
+                recipients.append(Recipient(role, expert.expert, expert.email))
+        else:
+            recipients.append(Recipient(role))
+    return recipients

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models.case import Level, Role, Stage
+from models.case import CaseState, Level, Role, Stage
 
 
 @dataclass
@@ -38,6 +38,24 @@ class CaseSnapshot:
     last_evaluated_at: datetime | None = None
     next_evaluation_due: datetime | None = None
     previous_case_id: str | None = None
+
+
+def snapshot_of(case: CaseState) -> CaseSnapshot:
+    """The registry's view of ``case`` as it stands."""
+    survey = case.survey
+    return CaseSnapshot(
+        case_id=survey.case_id,
+        organisation=survey.organisation,
+        district=survey.district,
+        direction=survey.direction,
+        stage=case.stage,
+        level=case.level,
+        round_year=case.round_year,
+        designated_at=case.designated_at,
+        last_evaluated_at=case.last_evaluated_at,
+        next_evaluation_due=case.next_evaluation_due,
+        previous_case_id=survey.previous_case_id,
+    )
 
 
 @dataclass

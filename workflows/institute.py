@@ -16,14 +16,16 @@ import asyncio
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+# The sandbox passes each ``from models.x import ...`` through on its own, for every run it starts
+# (about 60 µs each); ``from models import x`` finds the modules on the package it passed once.
 with workflow.unsafe.imports_passed_through():
-    from models import lifecycle, search
+    from models import catalog, deadlines, lifecycle, notifications, permissions, records, search
     from models.case import (
         SYSTEM,
         Actor,
@@ -54,19 +56,6 @@ with workflow.unsafe.imports_passed_through():
         SiteInspection,
         Stage,
         Withdrawal,
-    )
-    from models.catalog import DIRECTIONS, DISTRICTS
-    from models.deadlines import next_deadline, reminders_already_past
-    from models.notifications import ROUTES, publication_for
-    from models.permissions import permission_refusal
-    from models.records import (
-        ActivityName,
-        CaseSnapshot,
-        DeliveryRequest,
-        EventRecord,
-        NoticeRequest,
-        PublicationRequest,
-        Recipient,
     )
     from models.time import add_years, cst_date, end_of_day, round_year_for
 
@@ -148,7 +137,7 @@ class InstituteWorkflow:
         self._cycle_completed = False
         """The case reached ``designated`` in this run: a new evaluation cycle begins."""
         self._deliveries: list[asyncio.Task[Any]] = []
-        self._search_values: tuple[tuple[str, object], ...] = ()
+        self._search_values: search.Values | None = None
         """The search attributes as last upserted in this run (an upsert is a history event)."""
 
     # --- The main loop: timers ------------------------------------------------------------
@@ -156,11 +145,11 @@ class InstituteWorkflow:
     @workflow.run
     async def run(self, input: InstituteInput) -> CaseStatus:
         survey = input.survey
-        if survey.district not in DISTRICTS or survey.direction not in DIRECTIONS:
+        if survey.district not in catalog.DISTRICTS or survey.direction not in catalog.DIRECTIONS:
             # The CLI checks first; this guards a client that does not.
             raise refuse(f"unknown district {survey.district!r} or direction {survey.direction!r}")
         self._policy = await workflow.execute_activity(
-            ActivityName.LOAD_POLICY, result_type=Policy, **QUICK
+            records.ActivityName.LOAD_POLICY, result_type=Policy, **QUICK
         )
         if input.carried is None:
             async with self._lock:
@@ -169,14 +158,14 @@ class InstituteWorkflow:
                     self._policy.round_deadline_month,
                     self._policy.round_deadline_day,
                 )
-                self._case.reminders_sent = reminders_already_past(
+                self._case.reminders_sent = deadlines.reminders_already_past(
                     self._case, self._policy, workflow.now()
                 )
                 await self._record("created", SYSTEM, "candidate recorded")
         else:
-            self._publish_search_attributes()
+            self._publish_search_attributes(self.status())
         while not self._case.stage.terminal and not self._time_to_continue():
-            deadline = next_deadline(self._case, self._policy)
+            deadline = deadlines.next_deadline(self._case, self._policy)
             seen = self._version
             if deadline is not None and deadline.at <= workflow.now():
                 await self._on_deadline(deadline, seen)
@@ -200,7 +189,8 @@ class InstituteWorkflow:
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._case.stage.terminal:
             return self.status()
-        workflow.continue_as_new(InstituteInput(self._case.survey, carried=self._compacted()))
+        carried = self._case.compact(HISTORY_CARRIED)
+        workflow.continue_as_new(InstituteInput(self._case.survey, carried=carried))
 
     def _time_to_continue(self) -> bool:
         """Continue-as-new at every evaluation cycle (each return to ``designated``) and whenever
@@ -208,17 +198,6 @@ class InstituteWorkflow:
         if self._cycle_completed and self._case.stage is Stage.DESIGNATED:
             return True
         return workflow.info().is_continue_as_new_suggested()
-
-    def _compacted(self) -> CaseState:
-        case = self._case
-        dropped = max(0, len(case.history) - HISTORY_CARRIED)
-        case.history = case.history[dropped:]
-        case.history_dropped += dropped
-        if case.stage is Stage.DESIGNATED:
-            # Review and notice details belong to the designation; the registry keeps them.
-            case.reviews, case.objections, case.inspection, case.notice = [], [], None, None
-        case.warnings = case.warnings[-20:]
-        return case
 
     async def _on_deadline(self, deadline: Deadline | None, seen: int) -> None:
         assert deadline is not None and self._policy is not None
@@ -282,7 +261,7 @@ class InstituteWorkflow:
         *,
         details: dict[str, str] | None = None,
         expert: ReviewEntry | None = None,
-    ) -> None:
+    ) -> CaseStatus:
         from_stage = self._case.stage
         if new_stage is Stage.DESIGNATED and from_stage is not Stage.DESIGNATED:
             self._cycle_completed = True
@@ -290,7 +269,7 @@ class InstituteWorkflow:
             self._case.stage = new_stage
             self._case.stage_entered_at = workflow.now()
             self._case.overdue_notified = False
-        await self._record(
+        return await self._record(
             event, actor, reason, from_stage=from_stage, details=details, expert=expert
         )
 
@@ -303,11 +282,12 @@ class InstituteWorkflow:
         from_stage: Stage | None = None,
         details: dict[str, str] | None = None,
         expert: ReviewEntry | None = None,
-    ) -> None:
+    ) -> CaseStatus:
         """Write one event everywhere it belongs: the case's history, the registry with its
         outbox, the mail, the public pages and the search attributes. The caller holds the lock.
 
         ``from_stage`` is the stage before a transition; timer events leave the stage as it is.
+        Returns the case's status after the event: an update's result.
         """
         case, info = self._case, workflow.info()
         case.seq += 1
@@ -317,7 +297,7 @@ class InstituteWorkflow:
         case.history.append(
             HistoryEntry(case.seq, at, event, from_stage, to_stage, actor.name, actor.role, reason)
         )
-        record = EventRecord(
+        record = records.EventRecord(
             key=f"{info.workflow_id}#{case.seq}",
             workflow_id=info.workflow_id,
             run_id=info.run_id,
@@ -329,8 +309,8 @@ class InstituteWorkflow:
             actor=actor.name,
             role=actor.role,
             reason=reason,
-            snapshot=self._snapshot(),
-            recipients=self._recipients(event, expert),
+            snapshot=records.snapshot_of(case),
+            recipients=notifications.recipients_for(event, case, expert),
             details=details or {},
         )
         # The Web UI's timeline names each event by this summary. The mail that follows goes
@@ -338,124 +318,50 @@ class InstituteWorkflow:
         # activity names say it all: every summary is a payload the SDK converts and visits
         # three times per workflow task (measured at half a millisecond each).
         await workflow.execute_activity(
-            ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
+            records.ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
         )
         if record.recipients:
             self._deliveries = [t for t in self._deliveries if not t.done()]
             self._deliveries.append(
                 asyncio.create_task(
                     workflow.execute_activity(
-                        ActivityName.DELIVER_NOTIFICATIONS,
-                        DeliveryRequest(record.key),
+                        records.ActivityName.DELIVER_NOTIFICATIONS,
+                        records.DeliveryRequest(record.key),
                         **DELIVERY,
                     )
                 )
             )
-        publication = publication_for(event, from_stage, to_stage)
+        publication = notifications.publication_for(event, from_stage, to_stage)
         if publication and not workflow.patched(PAGES_BY_WORKER):
             await workflow.execute_activity(
-                ActivityName.PUBLISH,
-                PublicationRequest(record.key, publication, case.case_id),
+                records.ActivityName.PUBLISH,
+                records.PublicationRequest(record.key, publication, case.case_id),
                 summary=f"publish {publication}",
                 **DURABLE,
             )
         self._version += 1
-        self._publish_search_attributes()
+        # The next deadline and the allowed actions, computed once for the event: the search
+        # attributes, the Web UI's details and the update's result all show them.
+        status = self.status()
+        self._publish_search_attributes(status)
+        return status
 
-    def _snapshot(self) -> CaseSnapshot:
-        case, survey = self._case, self._case.survey
-        return CaseSnapshot(
-            case_id=survey.case_id,
-            organisation=survey.organisation,
-            district=survey.district,
-            direction=survey.direction,
-            stage=case.stage,
-            level=case.level,
-            round_year=case.round_year,
-            designated_at=case.designated_at,
-            last_evaluated_at=case.last_evaluated_at,
-            next_evaluation_due=case.next_evaluation_due,
-            previous_case_id=survey.previous_case_id,
-        )
-
-    def _recipients(self, event: str, expert: ReviewEntry | None) -> list[Recipient]:
-        recipients = []
-        for role in ROUTES.get(event, ()):
-            if role == "applicant":
-                contact = self._case.survey.contact
-                recipients.append(
-                    Recipient(
-                        role, contact.name if contact else "", contact.email if contact else None
-                    )
-                )
-            elif role == "expert":
-                if expert is not None:
-                    recipients.append(Recipient(role, expert.expert, expert.email))
-            else:
-                recipients.append(Recipient(role))
-        return recipients
-
-    def _publish_search_attributes(self) -> None:
+    def _publish_search_attributes(self, status: CaseStatus) -> None:
         """Keep the Web UI's filters and the case's current details in step with the case."""
-        case = self._case
-        deadline = next_deadline(case, self._policy) if self._policy else None
-        updates: list[SearchAttributeUpdate[Any]] = [
-            search.STAGE.value_set(case.stage.value),
-            search.DISTRICT.value_set(case.survey.district),
-            search.DIRECTION.value_set(case.survey.direction),
-            search.ROUND_YEAR.value_set(case.round_year)
-            if case.round_year
-            else search.ROUND_YEAR.value_unset(),
-            search.DUE_AT.value_set(deadline.at) if deadline else search.DUE_AT.value_unset(),
-        ]
-        values = tuple((update.key.name, update.value) for update in updates)
+        values = search.values_of(status)
         if values != self._search_values or not workflow.patched(PAGES_BY_WORKER):
-            workflow.upsert_search_attributes(updates)
+            workflow.upsert_search_attributes(search.updates(values))
             self._search_values = values
-        workflow.set_current_details(self._details_markdown(deadline))
-
-    def _details_markdown(self, deadline: Deadline | None) -> str:
-        case = self._case
-        awaited = ", ".join(self._allowed()) or "nothing (closed)"
-        lines = [
-            f"**{case.survey.organisation}** · {DISTRICTS.get(case.survey.district).label} · "
-            f"{DIRECTIONS.get(case.survey.direction).label}",
-            f"**Stage:** `{case.stage.value}` ({case.level.value})",
-            f"**Awaiting:** {awaited}",
-        ]
-        if deadline:
-            lines.append(f"**Next deadline:** {deadline.description}, {deadline.at.isoformat()}")
-        if case.round_year:
-            lines.append(f"**Round:** {case.round_year}")
-        if case.next_evaluation_due:
-            lines.append(f"**Next evaluation due:** {cst_date(case.next_evaluation_due)}")
-        return "\n\n".join(lines)
+        workflow.set_current_details(_details_markdown(status))
 
     # --- Queries ---------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> CaseStatus:
-        case = self._case
-        return CaseStatus(
-            case_id=case.case_id,
-            organisation=case.survey.organisation,
-            district=case.survey.district,
-            direction=case.survey.direction,
-            stage=case.stage,
-            level=case.level,
-            round_year=case.round_year,
-            deadline=next_deadline(case, self._policy) if self._policy else None,
-            allowed_actions=self._allowed(),
-            designated_at=case.designated_at,
-            next_evaluation_due=case.next_evaluation_due,
-            missed_rounds=case.missed_rounds,
-            open_objections=len(case.open_objections()),
-            reviews=case.reviews,
-            warnings=case.warnings,
-            previous_case_id=case.survey.previous_case_id,
-            notice=case.notice,
-            rectification_due=case.rectification_due,
-            history_length=case.history_dropped + len(case.history),
+        case, policy = self._case, self._policy
+        return case.status(
+            deadlines.next_deadline(case, policy) if policy else None,
+            lifecycle.allowed_actions(case, policy or Policy(), workflow.now()),
         )
 
     @workflow.query
@@ -468,9 +374,6 @@ class InstituteWorkflow:
 
     # --- Shared machinery of the updates ---------------------------------------------------
 
-    def _allowed(self) -> list[str]:
-        return lifecycle.allowed_actions(self._case, self._policy or Policy(), workflow.now())
-
     def _check(self, trigger: str, actor: Actor) -> None:
         """Refuse an action the stage, a guard or the actor's role forbids."""
         if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
@@ -478,7 +381,7 @@ class InstituteWorkflow:
         reason = lifecycle.refusal(self._case, self._policy or Policy(), workflow.now(), trigger)
         if reason:
             raise refuse(reason)
-        denied = permission_refusal(actor, trigger, self._case)
+        denied = permissions.permission_refusal(actor, trigger, self._case)
         if denied:
             raise refuse(f"permission denied: {denied}")
 
@@ -504,10 +407,9 @@ class InstituteWorkflow:
             new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
             details = (change() if change else None) or {}
             await self._after(trigger, new_stage, details)
-            await self._transition(
+            return await self._transition(
                 trigger, actor, new_stage, reason, details=details, expert=expert
             )
-            return self.status()
 
     async def _after(self, trigger: str, new_stage: Stage, details: dict[str, str]) -> None:
         """Consequences of reaching a stage that need more than the trigger's own data."""
@@ -515,8 +417,10 @@ class InstituteWorkflow:
         assert policy is not None
         if new_stage is Stage.PUBLIC_NOTICE and case.stage is not Stage.PUBLIC_NOTICE:
             notice = await workflow.execute_activity(
-                ActivityName.NOTICE_PERIOD,
-                NoticeRequest(now, policy.notice_working_days, policy.notice_override_seconds),
+                records.ActivityName.NOTICE_PERIOD,
+                records.NoticeRequest(
+                    now, policy.notice_working_days, policy.notice_override_seconds
+                ),
                 result_type=NoticePeriod,
                 **QUICK,
             )
@@ -753,13 +657,6 @@ class InstituteWorkflow:
         _require(opening)
         self._check("open_evaluation", opening.actor)
 
-    _RESULT_ACTIONS: ClassVar[dict[EvaluationResult, str]] = {
-        EvaluationResult.GOOD: "rate_good",
-        EvaluationResult.RECTIFY: "order_rectification",
-        EvaluationResult.DELIST: "delist",
-        EvaluationResult.EXCELLENT: "recommend_national",
-    }
-
     @workflow.update
     async def record_evaluation(self, evaluation: EvaluationRecord) -> CaseStatus:
         result = EvaluationResult(evaluation.result)
@@ -778,7 +675,7 @@ class InstituteWorkflow:
             return details
 
         return await self._act(
-            self._RESULT_ACTIONS[result], evaluation.actor, evaluation.note, change
+            lifecycle.EVALUATION_ACTIONS[result], evaluation.actor, evaluation.note, change
         )
 
     @record_evaluation.validator
@@ -790,7 +687,7 @@ class InstituteWorkflow:
             raise refuse(
                 f"the result is good, rectify, delist or excellent, not {evaluation.result!r}"
             ) from None
-        self._check(self._RESULT_ACTIONS[result], evaluation.actor)
+        self._check(lifecycle.EVALUATION_ACTIONS[result], evaluation.actor)
         _require_text(evaluation.note, "the evaluation note")
         if evaluation.deadline is not None:
             if result is not EvaluationResult.RECTIFY:
@@ -845,6 +742,24 @@ class InstituteWorkflow:
         _require(withdrawal)
         self._check("withdraw", withdrawal.actor)
         _require_text(withdrawal.reason, "the reason for withdrawing")
+
+
+def _details_markdown(status: CaseStatus) -> str:
+    """The case at a glance, as the Web UI shows it beside the workflow."""
+    awaited = ", ".join(status.allowed_actions) or "nothing (closed)"
+    lines = [
+        f"**{status.organisation}** · {catalog.DISTRICTS.get(status.district).label} · "
+        f"{catalog.DIRECTIONS.get(status.direction).label}",
+        f"**Stage:** `{status.stage.value}` ({status.level.value})",
+        f"**Awaiting:** {awaited}",
+    ]
+    if deadline := status.deadline:
+        lines.append(f"**Next deadline:** {deadline.description}, {deadline.at.isoformat()}")
+    if status.round_year:
+        lines.append(f"**Round:** {status.round_year}")
+    if status.next_evaluation_due:
+        lines.append(f"**Next evaluation due:** {cst_date(status.next_evaluation_due)}")
+    return "\n\n".join(lines)
 
 
 def workflow_id(case_id: str) -> str:

@@ -610,7 +610,9 @@ def assert_as_faithful_as_the_email_package(mail: Outgoing, readable: bool) -> N
         from_address=MAIL_FROM,
         to_name=mail.name,
         to_address=mail.address,
-        subject=mail.subject,
+        # A header's value starts after the blanks that follow its colon, so a reader drops a
+        # subject's leading blanks (the email package's own mails lose them too).
+        subject=mail.subject.lstrip(" \t"),
         date=mail.created_at.replace(microsecond=0),
         message_id=mail.message_id,
         case_id=mail.case_id,
