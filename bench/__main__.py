@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import uuid
@@ -62,6 +63,15 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def spread(ratios: list[float]) -> str:
+    """The per-round ratios in a few words: their median and range."""
+    if not ratios:
+        return "no round"
+    ordered = sorted(ratios)
+    median = statistics.median(ordered)
+    return f"{len(ordered)} rounds: median {median:.2f}, {ordered[0]:.2f}–{ordered[-1]:.2f}"
+
+
 def lifecycle_rows(result: LifecycleResult) -> list[Row]:
     """The lifecycle's table: each kind's rate and CPU, the ratios against each baseline (the
     matched one is the result), and the history counts behind the mirroring."""
@@ -92,7 +102,7 @@ def lifecycle_rows(result: LifecycleResult) -> list[Row]:
                 "lifecycle",
                 f"CPU ratio (vs {baseline})",
                 fmt(result.cpu_ratio(baseline)),
-                f"target <= 1.15; {result_note}",
+                f"target <= 1.15; {result_note}; {spread(result.round_cpu_ratios(baseline))}",
             ),
         ]
     events = "/".join(str(result.counts[kind]["events"]) for kind in ("real", *BASELINES))
@@ -116,14 +126,16 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
     from bench.lifecycle import BASELINES, NOTICE, Lifecycle, same_shape
 
     sections = set(args.only or SECTIONS)
-    real_queue, baseline_queue = f"bench-real-{uuid.uuid4().hex[:6]}", "bench-baseline"
+    real_queue = f"bench-real-{uuid.uuid4().hex[:6]}"
+    baseline_queues = {"bare": "bench-bare", "matched": "bench-matched"}
     async with dev_server(root / "server") as server:
         env = clean_env(
             TEMPORAL_ADDRESS=server.address,
             IDRI_DATA_DIR=str(root / "data"),
             IDRI_TASK_QUEUE=real_queue,
             IDRI_NOTICE_PERIOD_OVERRIDE=f"{NOTICE.total_seconds():g}s",
-            BENCH_BASELINE_QUEUE=baseline_queue,
+            BENCH_BARE_QUEUE=baseline_queues["bare"],
+            BENCH_MATCHED_QUEUE=baseline_queues["matched"],
         )
         worker = WorkerProcess(env, root / "worker.log")
         await worker.start()
@@ -133,7 +145,8 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
                 client,
                 worker,
                 real_queue=real_queue,
-                baseline_queue=baseline_queue,
+                baseline_queues=baseline_queues,
+                registry=root / "data" / "registry.sqlite3",
                 notice_seconds=NOTICE.total_seconds(),
                 concurrency=args.concurrency,
                 progress=say,
@@ -182,7 +195,8 @@ async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
             TEMPORAL_ADDRESS=server.address,
             IDRI_DATA_DIR=str(data),
             IDRI_TASK_QUEUE=queue,
-            BENCH_BASELINE_QUEUE="bench-scale-baseline",
+            BENCH_BARE_QUEUE="bench-scale-bare",
+            BENCH_MATCHED_QUEUE="bench-scale-matched",
         )
         worker = WorkerProcess(env, root / "scale-worker.log")
         await worker.start()

@@ -6,9 +6,10 @@ search-attribute upserts, marker, summaries and current details the real case gi
 with a workflow type of the same shape. The ratios against the matched baseline are the
 benchmark's result (the last line); those against the bare one show what the Web UI costs.
 
-All three kinds run on the same dev server and the same worker process (``bench/worker.py``), in
-six phases of N/2 cases, matched-bare-real-real-bare-matched, so that whatever drifts during the
-run (the server's database growing, other load on the machine) weighs on all alike. In a phase
+All three kinds run on the same dev server and the same worker process (``bench/worker.py``, a
+worker per kind), in rounds of short phases, each kind once a round, in an order that reverses
+every round (:func:`schedule`), so that whatever drifts during the run (the VM's speed, the
+server's database growing, other load on the machine) weighs on all alike. In a phase
 the driver starts every case and sends its updates with at most ``concurrency`` cases being
 driven at a time, then waits until each case has continued as new at its designation (the
 server's long-poll, no query: queries would load the worker). The phase's wall time runs from
@@ -19,7 +20,9 @@ the first start to the last designation; its CPU time is the worker process's, r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -152,6 +155,17 @@ class LifecycleResult:
     def cpu_ratio(self, baseline: str = "matched") -> float:
         return self.cpu_per_case("real") / self.cpu_per_case(baseline)
 
+    def round_cpu_ratios(self, baseline: str = "matched") -> list[float]:
+        """The CPU ratio of each round (one phase of each kind, side by side): its spread shows
+        how far the machine's drift moves a single measurement."""
+        rounds = [self.phases[i : i + len(KINDS)] for i in range(0, len(self.phases), len(KINDS))]
+        ratios = []
+        for phases in rounds:
+            per_case = {p.kind: p.cpu / p.cases for p in phases}
+            if "real" in per_case and baseline in per_case:
+                ratios.append(per_case["real"] / per_case[baseline])
+        return ratios
+
     def mirrored(self, baseline: str) -> str:
         """What ``baseline`` mirrors, as real/baseline counts per case."""
         real, base = self.counts["real"], self.counts[baseline]
@@ -175,6 +189,23 @@ def same_shape() -> bool:
     )
 
 
+KINDS = ("matched", "bare", "real")
+
+
+def schedule(cases: int, round_size: int) -> list[tuple[str, int]]:
+    """The phases: ``cases`` of each kind in rounds of ``round_size``, each round running every
+    kind once, in an order that reverses from one round to the next (matched-bare-real,
+    real-bare-matched, ...). This VM's speed drifts by tens of per cent within minutes; short
+    phases of each kind side by side weigh that drift on all kinds alike."""
+    rounds = max(1, -(-cases // round_size))
+    phases = []
+    for n in range(rounds):
+        count = cases // rounds + (1 if n < cases % rounds else 0)
+        order = KINDS if n % 2 == 0 else KINDS[::-1]
+        phases += [(kind, count) for kind in order if count]
+    return phases
+
+
 class Lifecycle:
     def __init__(
         self,
@@ -182,7 +213,8 @@ class Lifecycle:
         worker: WorkerProcess,
         *,
         real_queue: str,
-        baseline_queue: str,
+        baseline_queues: dict[str, str],
+        registry: Path,
         notice_seconds: float,
         concurrency: int,
         progress: Callable[[str], None],
@@ -191,7 +223,11 @@ class Lifecycle:
         self.client = client
         self.worker = worker
         self.real_queue = real_queue
-        self.baseline_queue = baseline_queue
+        self.baseline_queues = baseline_queues
+        self.registry = registry
+        """The real worker's SQLite registry (the benchmark reads its queue of pages)."""
+        """The task queue of each baseline kind: a worker each, so that each has its own cache
+        of runs, as the real kind has."""
         self.notice_seconds = notice_seconds
         self.concurrency = concurrency
         self.progress = progress
@@ -205,23 +241,14 @@ class Lifecycle:
         }
 
     async def run(self, cases: int) -> LifecycleResult:
-        first, second = cases // 2, cases - cases // 2
         phases = []
-        for kind, count in (
-            ("matched", first),
-            ("bare", first),
-            ("real", first),
-            ("real", second),
-            ("bare", second),
-            ("matched", second),
-        ):
-            if count:
-                phases.append(await self.phase(kind, count))
-                p = phases[-1]
-                self.progress(
-                    f"{kind:8} {p.cases:5} cases {p.seconds:7.1f} s "
-                    f"{p.cases / p.seconds:6.1f}/s  worker CPU {p.cpu / p.cases * 1000:6.1f} ms/case"
-                )
+        for kind, count in schedule(cases, self.concurrency):
+            phases.append(await self.phase(kind, count))
+            p = phases[-1]
+            self.progress(
+                f"{kind:8} {p.cases:5} cases {p.seconds:7.1f} s "
+                f"{p.cases / p.seconds:6.1f}/s  worker CPU {p.cpu / p.cases * 1000:6.1f} ms/case"
+            )
         return LifecycleResult(
             phases,
             {kind: await self.sample_counts(kind) for kind in self.handles},
@@ -251,12 +278,27 @@ class Lifecycle:
         self.started += count
         handles = await asyncio.gather(*(one(n) for n in numbers))
         seconds = time.monotonic() - start
+        if kind == "real":
+            # The worker's publisher renders the pages the phase's events queued, on its own
+            # schedule: that is the real cases' work, and must not fall into the next phase.
+            await self.pages_published()
         await self.worker.wait_idle()
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 60)
         self.handles[kind] += handles
         return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu)
+
+    async def pages_published(self, limit: float = 60) -> None:
+        """Wait until the registry has no page left to publish (``pages_due`` is empty)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with contextlib.closing(sqlite3.connect(self.registry)) as db:
+                (due,) = db.execute("SELECT count(*) FROM pages_due").fetchone()
+            if not due:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"pages still due after {limit:.0f} s: is the publisher running?")
 
     def start_profile(self, kind: str) -> subprocess.Popen[bytes] | None:
         """``py-spy record`` on the worker (its overhead slows the phase: profile separately
@@ -305,7 +347,7 @@ class Lifecycle:
             BaselineWorkflow.run,
             BaselineInput(self.notice_seconds),
             id=f"bare-{n:05d}-{uuid.uuid4().hex[:4]}",
-            task_queue=self.baseline_queue,
+            task_queue=self.baseline_queues["bare"],
         )
         for step in PLAN:
             await handle.execute_update(BaselineWorkflow.step, step.update)
@@ -316,7 +358,7 @@ class Lifecycle:
             MatchedBaselineWorkflow.run,
             BaselineInput(self.notice_seconds),
             id=f"matched-{n:05d}-{uuid.uuid4().hex[:4]}",
-            task_queue=self.baseline_queue,
+            task_queue=self.baseline_queues["matched"],
         )
         for step in PLAN:
             # Each update under the real action's name, as the driver sends the real ones.
