@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sqlite3
 import subprocess
@@ -257,11 +258,9 @@ class Lifecycle:
         )
 
     async def phase(self, kind: str, count: int) -> Phase:
-        drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = {
-            "real": self.drive_real,
-            "bare": self.drive_bare,
-            "matched": self.drive_matched,
-        }[kind]
+        drive: Callable[[int], Awaitable[WorkflowHandle[Any, Any]]] = (
+            self.drive_real if kind == "real" else functools.partial(self.drive_baseline, kind)
+        )
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(n: int) -> WorkflowHandle[Any, Any]:
@@ -342,27 +341,19 @@ class Lifecycle:
             await handle.execute_update(method, argument)
         return handle
 
-    async def drive_bare(self, n: int) -> WorkflowHandle[Any, Any]:
+    async def drive_baseline(self, kind: str, n: int) -> WorkflowHandle[Any, Any]:
+        matched = kind == "matched"
         handle = await self.client.start_workflow(
-            BaselineWorkflow.run,
+            (MatchedBaselineWorkflow if matched else BaselineWorkflow).run,
             BaselineInput(self.notice_seconds),
-            id=f"bare-{n:05d}-{uuid.uuid4().hex[:4]}",
-            task_queue=self.baseline_queues["bare"],
+            id=f"{kind}-{n:05d}-{uuid.uuid4().hex[:4]}",
+            task_queue=self.baseline_queues[kind],
         )
         for step in PLAN:
-            await handle.execute_update(BaselineWorkflow.step, step.update)
-        return handle
-
-    async def drive_matched(self, n: int) -> WorkflowHandle[Any, Any]:
-        handle = await self.client.start_workflow(
-            MatchedBaselineWorkflow.run,
-            BaselineInput(self.notice_seconds),
-            id=f"matched-{n:05d}-{uuid.uuid4().hex[:4]}",
-            task_queue=self.baseline_queues["matched"],
-        )
-        for step in PLAN:
-            # Each update under the real action's name, as the driver sends the real ones.
-            await handle.execute_update(step.update, step.update, result_type=int)
+            # The matched baseline takes each update under the real action's name, as the driver
+            # sends the real ones; the bare one has a single update for every step.
+            update = step.update if matched else "step"
+            await handle.execute_update(update, step.update, result_type=int)
         return handle
 
     async def sample_counts(self, kind: str, sample: int = 5) -> Counter[str]:
