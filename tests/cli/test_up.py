@@ -52,7 +52,8 @@ def test_with_temporal_address_only_the_worker_starts(stack: Stack, tmp_path: Pa
     )
     try:
         deadline = time.monotonic() + 60
-        while "idri is up." not in out.read_text() and time.monotonic() < deadline:
+        # The banner is written line by line: wait for its last part, not its first line.
+        while "Try, in another terminal:" not in out.read_text() and time.monotonic() < deadline:
             assert process.poll() is None, out.with_suffix(".err").read_text()
             time.sleep(0.1)
         text = out.read_text()
