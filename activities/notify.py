@@ -209,10 +209,7 @@ class NotificationActivities:
         claim = _claim_statement(
             event_key is not None, earlier_attempts is not None, self.batch_size
         )
-        rows = conn.execute(claim, parameters).rows
-        # RETURNING gives the columns of ``Outgoing``'s fields, in their order.
-        mails = [dict(zip(_OUTGOING, row, strict=True)) for row in rows]
-        batch = [Outgoing(**(mail | {"address": mail["address"] or ""})) for mail in mails]
+        batch = [_outgoing(row) for row in conn.execute(claim, parameters).rows]
         # RETURNING does not keep the subquery's order.
         batch.sort(key=lambda mail: (mail.created_at, mail.key))
         return batch
@@ -294,6 +291,13 @@ def _claim_statement(one_event: bool, take_over_earlier: bool, batch_size: int) 
         )
         .returning(*(outbox.c[name] for name in _OUTGOING))
     )
+
+
+def _outgoing(row: tuple[Any, ...]) -> Outgoing:
+    """The mail of a claimed row (RETURNING gives the columns of ``Outgoing``'s fields, in
+    their order); a row without an address has none to write ("")."""
+    mail = dict(zip(_OUTGOING, row, strict=True))
+    return Outgoing(**(mail | {"address": mail["address"] or ""}))
 
 
 def _like_prefix(prefix: str) -> str:

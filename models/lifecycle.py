@@ -14,7 +14,7 @@ The workflow never decides what may follow what: it asks :func:`refusal` and cal
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -261,21 +261,21 @@ def _rows(trigger: str, stage: Stage) -> list[Any]:
     return _ROWS[stage].get(trigger, [])
 
 
-def _holds(row: Any, case: CaseState, policy: Policy, now: datetime) -> bool:
-    """Whether every guard of ``row`` holds (``unless`` guards are conditions with target False)."""
-    return all(
-        GUARDS[condition.func].check(case, policy, now) == condition.target
-        for condition in row.conditions
-    )
-
-
-def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) -> list[str]:
-    failures = []
+def _failing(row: Any, case: CaseState, policy: Policy, now: datetime) -> Iterator[Guard]:
+    """The guards of ``row`` that do not hold (``unless`` guards are conditions with target
+    False), checked in order and only as far as the caller reads."""
     for condition in row.conditions:
         guard = GUARDS[condition.func]
         if guard.check(case, policy, now) != condition.target:
-            failures.append(guard.explain(case, policy, now))
-    return failures
+            yield guard
+
+
+def _holds(row: Any, case: CaseState, policy: Policy, now: datetime) -> bool:
+    return next(_failing(row, case, policy, now), None) is None
+
+
+def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) -> list[str]:
+    return [guard.explain(case, policy, now) for guard in _failing(row, case, policy, now)]
 
 
 def allowed_actions(case: CaseState, policy: Policy, now: datetime) -> list[str]:
