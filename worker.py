@@ -78,9 +78,12 @@ def compile_workflow_modules() -> None:
         compileall.compile_dir(folder, quiet=2)
 
 
-class PublishingPlugin(Plugin):
-    """Runs the registry's page publisher (``activities.publish.Publisher``) beside the worker,
-    for as long as it polls: every worker publishes the pages due, so no case waits for one."""
+class OutboxPlugin(Plugin):
+    """Runs, beside the worker and for as long as it polls, what empties the registry's queues:
+    the page publisher (``activities.publish.Publisher``) and the mail deliverer
+    (``activities.notify.Deliverer``, woken whenever ``record_event`` writes mail here). Every
+    worker runs both, so no case waits for a page or a mail, and several workers share the work
+    (their claims and turns keep each page and mail to one of them)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -90,19 +93,29 @@ class PublishingPlugin(Plugin):
 
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
         from activities.db import create_registry_engine
+        from activities.notify import Deliverer, NotificationActivities
         from activities.publish import PublicationActivities, Publisher
+        from activities.registry import waking_on_mail
 
-        engine = create_registry_engine(self.settings.registry_url)
-        publisher = Publisher(
-            PublicationActivities(engine, self.settings), self.settings.publish_interval
+        settings = self.settings
+        engine = create_registry_engine(settings.registry_url)
+        publisher = Publisher(PublicationActivities(engine, settings), settings.publish_interval)
+        deliverer = Deliverer(
+            NotificationActivities(engine, settings),
+            interval=settings.delivery_interval,
+            gather=settings.delivery_gather,
         )
         stop = asyncio.Event()
-        publishing = asyncio.create_task(publisher.run(stop))
+        background = [
+            asyncio.create_task(publisher.run(stop)),
+            asyncio.create_task(deliverer.run(stop)),
+        ]
         try:
-            await next(worker)
+            with waking_on_mail(deliverer.wake):
+                await next(worker)
         finally:
             stop.set()
-            await publishing
+            await asyncio.gather(*background)
             engine.dispose()
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
@@ -127,7 +140,8 @@ def build_worker(
     activities: Sequence[Callable[..., Any]] | None = None,
     **options: Any,
 ) -> Worker:
-    """The worker for ``settings``, with every activity (unless given) and the page publisher."""
+    """The worker for ``settings``, with every activity (unless given), the page publisher and
+    the mail deliverer."""
     if activities is None:
         activities = build_activities(settings)  # applies the registry's migrations first
     compile_workflow_modules()
@@ -136,7 +150,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
         activities=list(activities),
-        plugins=[*options.pop("plugins", ()), PublishingPlugin(settings)],
+        plugins=[*options.pop("plugins", ()), OutboxPlugin(settings)],
         **options,
     )
 

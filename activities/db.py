@@ -6,12 +6,16 @@ writes starts with ``BEGIN IMMEDIATE`` so it takes the write lock up front (a de
 that reads first and writes later can fail with "database is locked" without waiting at all).
 Connections are pooled, and a pooled connection whose file is no longer the one at the path
 (deleted, replaced by a restore) is dropped at checkout rather than used.
+
+An activity's writes (:func:`blocking`) run on the worker's event loop when the registry is
+SQLite, and then wait for the write lock only briefly (``SQLITE_INLINE_BUSY_TIMEOUT_MS``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import os
 import re
@@ -38,6 +42,9 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_INLINE_BUSY_TIMEOUT_MS = 250
+"""How long a write run on the event loop (:func:`blocking`) waits for SQLite's write lock before
+it fails (and its activity is retried by Temporal): every workflow of the worker waits with it."""
 SQLITE_POOL_SIZE = 5
 SQLITE_POOL_OVERFLOW = 40
 """Connections kept open, and opened beyond that at busy moments (closed when returned). The
@@ -48,7 +55,7 @@ the busy timeout; a pool that ran dry would add a wait of its own."""
 _IMMEDIATE = "idri_immediate"
 """Execution option asking a SQLite transaction to take the write lock at BEGIN."""
 POSTGRES_WRITER_THREADS = 4
-"""Threads writing to a PostgreSQL registry at once (SQLite: one, see :func:`blocking`)."""
+"""Threads writing to a PostgreSQL registry at once (SQLite: none, see :func:`blocking`)."""
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -59,20 +66,39 @@ _WRITERS_LOCK = threading.Lock()
 async def blocking(
     engine: Engine, work: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
 ) -> _T:
-    """Run ``work`` (blocking registry work of an activity) on the engine's writer threads.
+    """Run ``work`` (an activity's registry write: short, blocking) where it costs least.
 
-    SQLite takes one writer at a time: a second thread would only wait for the lock, and each
-    hand-over between threads fighting for the lock and the GIL cost more than the write. So
-    SQLite gets one thread, fed in order; PostgreSQL, whose writers run side by side, a few.
+    SQLite: on the event loop itself. A write to a local file takes a fraction of a millisecond,
+    and handing it to a thread and back cost the worker more CPU than the write: the two
+    threads' hand-overs and their fight for the GIL (``bench/RESULTS.md``). The loop is then the one writer, in order, as SQLite wants. Such a
+    write waits for a lock held elsewhere (another process, the publisher's short transactions)
+    only ``SQLITE_INLINE_BUSY_TIMEOUT_MS``: then it fails and Temporal retries its activity,
+    so a registry locked for minutes holds up no workflow of the worker.
+
+    PostgreSQL: on writer threads, a few side by side; a round trip to the server is time the
+    loop must not wait.
     """
+    if engine.dialect.name == "sqlite":
+        token = _ON_LOOP.set(True)
+        try:
+            return work(*args, **kwargs)
+        finally:
+            _ON_LOOP.reset(token)
     with _WRITERS_LOCK:
         writer = _WRITERS.get(engine)
         if writer is None:
-            threads = 1 if engine.dialect.name == "sqlite" else POSTGRES_WRITER_THREADS
-            writer = ThreadPoolExecutor(threads, thread_name_prefix="registry-writer")
+            writer = ThreadPoolExecutor(
+                POSTGRES_WRITER_THREADS, thread_name_prefix="registry-writer"
+            )
             _WRITERS[engine] = writer
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(writer, functools.partial(work, *args, **kwargs))
+
+
+_ON_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("idri_on_loop", default=False)
+"""Set while :func:`blocking` runs SQLite work on the event loop: its connections wait for the
+write lock only ``SQLITE_INLINE_BUSY_TIMEOUT_MS``."""
+_BUSY = "idri_busy_timeout_ms"
 
 
 def normalize_url(url: str) -> str:
@@ -98,6 +124,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     connect_args.setdefault("check_same_thread", False)
     # pysqlite's timeout is SQLite's busy timeout: a writer waits this long for the write lock.
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    opened_with_ms = round(connect_args["timeout"] * 1000)
     if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
         raise ValueError("the registry needs a SQLite file, not an in-memory database")
     # Pooled: opening a connection (and its PRAGMAs) per session cost more CPU than the writes;
@@ -120,14 +147,23 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         record.info[_FILE] = _file_identity(path)
+        record.info[_BUSY] = opened_with_ms
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # A pooled connection keeps the file it opened: if the path now names another file (the
         # database was deleted, restored from a backup, replaced), that connection would read and
         # write the old one. The pool drops it and connects again.
         if record.info.get(_FILE) != _file_identity(path):
             raise exc.DisconnectionError(f"{path} was replaced since the connection was opened")
+        # A connection serves the loop's writes and threads' reads in turn: the busy timeout
+        # follows who checks it out (a PRAGMA without I/O, run only when it changes).
+        busy = (
+            min(SQLITE_INLINE_BUSY_TIMEOUT_MS, opened_with_ms) if _ON_LOOP.get() else opened_with_ms
+        )
+        if record.info.get(_BUSY) != busy:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={busy}")
+            record.info[_BUSY] = busy
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context: Any) -> None:

@@ -139,7 +139,7 @@ class ObjectionRow(SQLModel, table=True):
 
 
 class NotificationRow(SQLModel, table=True):
-    """The transactional outbox: written with its event, delivered later by an activity."""
+    """The transactional outbox: written with its event, delivered later (``activities.notify``)."""
 
     __tablename__ = "notifications"
 
@@ -161,6 +161,9 @@ class NotificationRow(SQLModel, table=True):
     claimed_by: str | None = None
     claimed_until: datetime | None = _time()
     """A claim's lease: a deliverer that dies mid-batch leaves rows claimable after this."""
+    retry_at: datetime | None = _time()
+    """A pending row refused for now (4xx) is not tried again before this: the worker's
+    deliverer looks every few seconds and would otherwise ask the server again at each look."""
     sent_at: datetime | None = _time()
     message_id: str
     """Stable ``Message-ID`` derived from ``key``: a resend is recognisable as the same mail."""

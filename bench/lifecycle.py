@@ -2,7 +2,7 @@
 
 The baselines (``bench/plan.py``) do what Temporal is asked to do for a real case without the
 case: the **bare** one only its updates, activities and timers; the **matched** one also the
-search-attribute upserts, marker, summaries and current details the real case gives the Web UI,
+search-attribute upserts, markers, summaries and current details the real case gives the Web UI,
 with a workflow type of the same shape. The ratios against the matched baseline are the
 benchmark's result (the last line); those against the bare one show what the Web UI costs.
 

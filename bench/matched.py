@@ -2,7 +2,7 @@
 
 :class:`MatchedBaselineWorkflow` runs ``bench.plan``'s script with the Web UI's part: besides
 the bare baseline's updates, activities and timers, the real case's search-attribute upserts,
-its patch marker, a summary on each registry activity and each timer, its current details after
+its patch markers, a summary on each registry activity and each timer, its current details after
 every event, and a workflow type of the same shape (an update with a validator per operator
 action, named as the real ones, and the same three queries). Its activity is the bare
 baseline's no-op, its validators accept every step in order, its payloads are small constants.

@@ -1,11 +1,12 @@
 """What one real case asks of Temporal, as data, and the script the baselines run from it.
 
 A real case driven from survey to designation (``InstituteWorkflow``) makes, counted from its
-history: 8 updates; 20 activities, awaited or in the background in a set order; one timer per
-wait of its main loop (cancelled by the next update) plus the public-notice timer, which fires;
-a continue-as-new whose next run loads its policy and waits; and, for the Web UI, 8
-search-attribute upserts, a patch marker, a summary on each registry activity and each timer,
-and its current details after every event.
+history: 8 updates; 13 activities in a set order; one timer per wait of its main loop
+(cancelled by the next update) plus the public-notice timer, which fires; a continue-as-new whose
+next run loads its policy and waits; and, for the Web UI, 9 search-attribute upserts, 2 patch
+markers, a summary on each registry activity and each timer, and its current details after
+every event. Its mail and pages are the worker's (the deliverer and the publisher), not the
+case's.
 
 Two baselines replay this with no business logic (no-op activities, validators that accept
 everything, constant payloads):
@@ -28,7 +29,6 @@ lifecycle benchmark counts both histories and fails loudly when they drift apart
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Iterable
@@ -49,8 +49,6 @@ OPTIONS: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=10))
 LONG_WAIT = timedelta(days=90)
 """What the real case's timers wait for while it waits for people (review due, round deadline)."""
 
-MARKER = "baseline-marker"
-"""The matched baseline's patch marker (the real case records ``pages-by-worker`` once)."""
 
 TIMER_SUMMARY = "expert review due (90 days after the assignment)"
 """A timer's summary as long as the real case's deadline descriptions."""
@@ -66,40 +64,39 @@ DETAILS = (
 @dataclass(frozen=True)
 class Step:
     """One event of the real case: the update that causes it (or the run's start, the notice's
-    end, the next run) and the activities it runs, in order.
+    end, the next run) and the activities it awaits, in order.
 
-    ``background`` activities are started and not awaited (the real case's mail deliveries); the
-    run waits for all of them before it continues as new. ``upsert`` and ``marker`` say whether
-    the real case upserts its search attributes after this event and records its patch marker.
+    ``upsert`` says whether the real case upserts its search attributes after this event;
+    ``marker`` names the patch marker it records there, if any (a first ``workflow.patched``
+    also upserts the SDK's TemporalChangeVersion attribute: an upsert event of its own).
     """
 
     update: str
     awaited: tuple[str, ...]
-    background: tuple[str, ...] = ()
     upsert: bool = True
-    marker: bool = False
+    marker: str | None = None
 
 
-START = Step("created", ("load_policy", "record_event"), ("deliver_notifications",))
-"""The run's own start: the policy, then the ``created`` event and its mail."""
+START = Step("created", ("load_policy", "record_event"), marker="baseline-mail")
+"""The run's own start: the policy, then the ``created`` event; the real case asks whether it
+leaves the event's mail to the worker (``mail-by-worker``) and records that marker."""
 
 PLAN: tuple[Step, ...] = (
-    Step("submit_plan", ("record_event",), ("deliver_notifications",)),
-    Step("recommend", ("record_event",), ("deliver_notifications",)),
-    Step("assign_expert", ("record_event",), ("deliver_notifications",)),
+    Step("submit_plan", ("record_event",)),
+    Step("recommend", ("record_event",)),
+    Step("assign_expert", ("record_event",)),
     # The second assignment leaves the search attributes as they were: the real case asks
-    # whether it is patched before it skips the upsert, which records the marker and upserts
-    # the SDK's TemporalChangeVersion attribute (an upsert event all the same).
-    Step("assign_expert", ("record_event",), ("deliver_notifications",), upsert=False, marker=True),
+    # whether it is patched (``pages-by-worker``) before it skips the upsert.
+    Step("assign_expert", ("record_event",), upsert=False, marker="baseline-pages"),
     Step("submit_review", ("record_event",), upsert=False),
     Step("submit_review", ("record_event",), upsert=False),
     Step("record_inspection", ("record_event",), upsert=False),
-    Step("decide", ("notice_period", "record_event"), ("deliver_notifications",)),
+    Step("decide", ("notice_period", "record_event")),
 )
 """The updates from survey to the approval, as the driver sends them."""
 
-NOTICE_END = Step("close_notice", ("record_event",), ("deliver_notifications",))
-"""The public-notice timer fires: designation and its mails (the worker publishes the pages)."""
+NOTICE_END = Step("close_notice", ("record_event",))
+"""The public-notice timer fires: designation (the worker sends its mail, publishes its pages)."""
 
 NEXT_RUN = Step("next_run", ("load_policy",))
 """The run after continue-as-new: the policy, the search attributes, then a timer until the
@@ -123,7 +120,6 @@ class Script:
         self.started = False
         """The run's start is recorded; updates wait for it as the real ones wait for the lock
         the run holds while it records ``created``."""
-        self.background: list[asyncio.Task[Any]] = []
         self.upserts = 0
 
     async def run(self, input: BaselineInput) -> int:
@@ -144,7 +140,6 @@ class Script:
         except TimeoutError:
             await self.do(NOTICE_END)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self.background)
         workflow.continue_as_new(BaselineInput(input.notice_seconds, next_run=True))
 
     def check(self, update: str) -> None:
@@ -169,14 +164,10 @@ class Script:
                 f"registry: {step.update}" if self.matched and name == "record_event" else None
             )
             await workflow.execute_activity(NOOP, name, summary=summary, **OPTIONS)
-        for name in step.background:
-            self.background.append(
-                asyncio.create_task(workflow.execute_activity(NOOP, name, **OPTIONS))
-            )
         if not self.matched:
             return
         if step.marker:
-            workflow.patched(MARKER)
+            workflow.patched(step.marker)
         if step.upsert:
             self.upserts += 1
             workflow.upsert_search_attributes(
@@ -233,15 +224,15 @@ def planned(*, matched: bool) -> Counter[str]:
     expected = Counter(
         {
             "updates": len(PLAN),
-            "activities": sum(len(s.awaited) + len(s.background) for s in steps),
+            "activities": sum(len(s.awaited) for s in steps),
             "timers": timers,
             "timers fired": 1,
             "continue-as-new": 1,
         }
     )
     if matched:
-        expected["search-attribute upserts"] = sum(s.upsert or s.marker for s in steps)
-        expected["markers"] = sum(s.marker for s in steps)
+        expected["search-attribute upserts"] = sum(s.upsert + bool(s.marker) for s in steps)
+        expected["markers"] = sum(bool(s.marker) for s in steps)
         registry = sum(s.awaited.count("record_event") for s in steps)
         expected["summaries"] = registry + timers
     return expected

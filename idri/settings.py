@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     bureau_email: str = "bureau@gxj.tj.gov.cn"
     district_emails: dict[str, str] = {}
     """District code → the district officer's mailbox (JSON in ``IDRI_DISTRICT_EMAILS``)."""
+    delivery_interval: float = Field(10.0, gt=0, le=3600)
+    """Seconds between the worker's looks for mail when nothing wakes its deliverer
+    (``activities.notify.Deliverer``). A case that records mails wakes the deliverer of its own
+    worker; the looks find the rest: mails written by other processes, mails whose retry time
+    came, claims left by a worker that died."""
+    delivery_gather: float = Field(0.5, ge=0, le=60)
+    """Seconds a woken deliverer waits before its pass, gathering the mails of the events that
+    follow into it: a busy second's mails go out in one pass over one connection, not one pass
+    per event."""
     publish_dir: Path | None = None
     """Where the public pages are written; defaults to ``<data_dir>/public``."""
     publish_interval: float = Field(10.0, gt=0, le=3600)

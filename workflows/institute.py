@@ -2,8 +2,9 @@
 
 The workflow owns the case's state and its timers; ``models.lifecycle`` decides what may follow
 what. Every operator action is an update whose validator refuses, before anything reaches
-history, an action the stage does not allow or an input that is wrong. Side effects (registry,
-mail, pages, the calendar) are activities called by name.
+history, an action the stage does not allow or an input that is wrong. Side effects (the
+registry with its outbox, the calendar) are activities called by name; the worker sends the
+outbox's mail and publishes the pages the registry queues, so no case waits for either.
 
 Determinism: no clock but ``workflow.now()``, no I/O, no randomness. Periods come from the
 ``load_policy`` activity and the notice window from the ``notice_period`` activity, so a replay
@@ -67,6 +68,11 @@ PAGES_BY_WORKER = "pages-by-worker"
 """Patch: runs from this version on leave the public pages to the worker's publisher (the
 registry queues them with the event) instead of a ``publish`` activity per page, and upsert
 search attributes only when one changes. Earlier runs replay as they ran."""
+
+MAIL_BY_WORKER = "mail-by-worker"
+"""Patch: runs from this version on leave their mail to the worker's deliverer, which sends what
+the registry wrote to the outbox with the event, batched across cases, instead of a
+``deliver_notifications`` activity per event. Earlier runs replay as they ran."""
 
 HISTORY_CARRIED = 200
 """History entries carried across continue-as-new; the registry's audit trail keeps them all."""
@@ -178,8 +184,8 @@ class InstituteWorkflow:
                 )
             except TimeoutError:
                 await self._on_deadline(deadline, seen)
-        # Mails of this run go out before it ends: nothing is lost if the mail server is down.
-        # A delivery that failed for good stays pending in the outbox; the case goes on.
+        # Runs from before MAIL_BY_WORKER send their mails before they end; a delivery that
+        # failed for good stays pending in the outbox (the worker's deliverer sends it later).
         for failure in await asyncio.gather(*self._deliveries, return_exceptions=True):
             if isinstance(failure, BaseException):
                 workflow.logger.warning("notification delivery failed: %s", failure)
@@ -283,8 +289,9 @@ class InstituteWorkflow:
         details: dict[str, str] | None = None,
         expert: ReviewEntry | None = None,
     ) -> CaseStatus:
-        """Write one event everywhere it belongs: the case's history, the registry with its
-        outbox, the mail, the public pages and the search attributes. The caller holds the lock.
+        """Write one event everywhere it belongs: the case's history, the registry (with the
+        event's mail and pages queued in the same transaction) and the search attributes. The
+        caller holds the lock.
 
         ``from_stage`` is the stage before a transition; timer events leave the stage as it is.
         Returns the case's status after the event: an update's result.
@@ -313,14 +320,14 @@ class InstituteWorkflow:
             recipients=notifications.recipients_for(event, case, expert),
             details=details or {},
         )
-        # The Web UI's timeline names each event by this summary. The mail that follows goes
-        # without one (it is the same event's), as do the policy and the notice period, whose
+        # The Web UI's timeline names each event by this summary. The policy and the notice
+        # period go without one (and so did the mail deliveries of earlier runs), their
         # activity names say it all: every summary is a payload the SDK converts and visits
         # three times per workflow task (measured at half a millisecond each).
         await workflow.execute_activity(
             records.ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
         )
-        if record.recipients:
+        if record.recipients and not workflow.patched(MAIL_BY_WORKER):
             self._deliveries = [t for t in self._deliveries if not t.done()]
             self._deliveries.append(
                 asyncio.create_task(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from activities.db import create_registry_engine, read_session
@@ -20,15 +23,40 @@ def expected_recipients(event: str) -> int:
     return len(ROUTES.get(event, ()))
 
 
+MAIL_WITHIN = 80.0
+"""Seconds the workers' deliverers get to send what is still in the outbox when the cases are
+done: a pass is due within a second of an event, and mail a worker killed mid-send had claimed
+is taken by the next look (every ``IDRI_DELIVERY_INTERVAL``, 10 s) after its lease ran out
+(``Deliverer.LEASE``, a minute)."""
+
+
+async def outbox_settled(engine: Engine, case_ids: Sequence[str], within: float) -> None:
+    """Wait until no mail of these cases is waiting (pending) or being sent (claimed)."""
+    deadline = time.monotonic() + within
+    while True:
+        with read_session(engine) as session:
+            waiting = session.exec(
+                select(NotificationRow.key).where(
+                    col(NotificationRow.case_id).in_(case_ids),
+                    col(NotificationRow.status).in_(("pending", "sending")),
+                )
+            ).all()
+        if not waiting or time.monotonic() > deadline:
+            return  # what is still waiting is reported by the caller's checks
+        await asyncio.sleep(0.2)
+
+
 async def assert_recorded_exactly_once(
     registry_url: str, drivers: Sequence[CaseDriver], mailbox: Mailbox | None = None
 ) -> None:
     """Each case: its registry trail is its history, one row per event (seq 1..n, no gap, no
-    repeat); one outbox row per recipient of each event, all sent; each mail received, and a
-    mail received twice (a kill between the SMTP server's acceptance and the ``sent`` commit,
-    the one window an outbox cannot close) is the same mail, with the same ``Message-ID``."""
+    repeat); one outbox row per recipient of each event, all sent (the deliverers get
+    ``MAIL_WITHIN`` seconds); each mail received, and a mail received twice (a kill between the
+    SMTP server's acceptance and the ``sent`` commit, the one window an outbox cannot close) is
+    the same mail, with the same ``Message-ID``."""
     engine = create_registry_engine(registry_url)
     try:
+        await outbox_settled(engine, [d.case_id for d in drivers], MAIL_WITHIN)
         for driver in drivers:
             history = await driver.history()
             trail = audit_trail(engine, driver.case_id)

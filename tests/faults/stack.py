@@ -391,9 +391,8 @@ class CaseDriver:
 
     async def designated(self, timeout: float = 90) -> None:
         """Wait until the case is designated (``stage_reached_at``, from its ``IdriStage`` search
-        attribute) and its first run has continued as new (``done_at``: the run first waits for
-        its mails to go out, which a lost delivery attempt can hold up for its start-to-close
-        timeout; the case itself has moved on)."""
+        attribute) and its first run has continued as new (``done_at``; runs from before
+        ``mail-by-worker`` first waited for their mails there)."""
         first = self.client.get_workflow_handle(self.workflow_id, run_id=self.first_run_id)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -66,7 +66,7 @@ async def wait_activity_started(driver: CaseDriver, name: str, timeout: float = 
     raise TimeoutError(f"{name} of {driver.case_id} never started")
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(200)
 async def test_sqlite_locked_for_a_while_cases_wait_then_continue_nothing_twice(
     faults: Faults,
 ) -> None:
@@ -154,7 +154,7 @@ def postgres_unavailable(name: str) -> Iterator[None]:
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(200)
 async def test_postgres_unavailable_for_a_while_activities_retry_nothing_twice(
     faults: Faults, postgres_database: str
 ) -> None:

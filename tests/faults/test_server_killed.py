@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.devserver]
 SEED = int(os.environ.get("IDRI_FAULT_SEED", "20260430"))
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(230)
 async def test_no_case_is_lost_when_the_server_is_killed_and_restarted(faults: Faults) -> None:
     rng = random.Random(SEED)
     await faults.worker.start()

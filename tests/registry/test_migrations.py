@@ -22,7 +22,7 @@ from activities.tables import SQLModel
 from idri.settings import Settings
 from models.records import PublicationRequest
 
-FIRST, HEAD = "0001", "0003"
+FIRST, HEAD = "0001", "0004"
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
 
@@ -146,5 +146,11 @@ def test_the_migrations_ship_inside_the_package() -> None:
 
     versions = resources.files("activities").joinpath("migrations", "versions")
     names = {p.name for p in versions.iterdir()}
-    assert {"0001_initial.py", "0002_publications.py", "0003_pages_due.py", "__init__.py"} <= names
+    assert {
+        "0001_initial.py",
+        "0002_publications.py",
+        "0003_pages_due.py",
+        "0004_retry_at.py",
+        "__init__.py",
+    } <= names
     assert resources.files("activities").joinpath("migrations", "env.py").is_file()
