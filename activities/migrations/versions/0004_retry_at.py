@@ -5,7 +5,7 @@ out of its claims until its backoff has passed. Existing rows get NULL: claimabl
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-04
+Create Date: 2026-11-27
 """
 
 from __future__ import annotations
