@@ -77,11 +77,14 @@ class OutboxEntry:
     event_key: str
     case_id: str
     role: str
+    name: str
     address: str | None
     subject: str
     status: str
     attempts: int
     last_error: str | None
+    created_at: datetime
+    retry_at: datetime | None
     sent_at: datetime | None
     message_id: str
     transport: str | None
@@ -220,11 +223,14 @@ def outbox(
                 event_key=r.event_key,
                 case_id=r.case_id,
                 role=r.role,
+                name=r.name,
                 address=r.address,
                 subject=r.subject,
                 status=r.status,
                 attempts=r.attempts,
                 last_error=r.last_error,
+                created_at=r.created_at,
+                retry_at=r.retry_at,
                 sent_at=r.sent_at,
                 message_id=r.message_id,
                 transport=r.transport,

@@ -59,7 +59,8 @@ COMMANDS: dict[str, str] = {
         "actions",
     ),
     **dict.fromkeys(
-        ("status", "history", "list", "registry", "diagram", "districts", "directions"), "views"
+        ("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
+        "views",
     ),
     "calendar": "calendar",
     "up": "up",

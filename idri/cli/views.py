@@ -1,15 +1,16 @@
 """Read-only commands: a case's status and history, the list of cases (Temporal visibility, the
-same search attributes as the Web UI's filters), the registry (名录, from the registry database),
-the lifecycle diagram and the catalogues."""
+same search attributes as the Web UI's filters), the registry (名录) and the mail outbox (both
+from the registry database), the lifecycle diagram and the catalogues."""
 
 from __future__ import annotations
 
 import csv
 import difflib
 import sys
+from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -34,9 +35,15 @@ from models.case import CaseStatus, HistoryEntry, Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from sqlalchemy import Engine
     from temporalio.client import Client
 
     from activities.registry_read import Institute
+
+T = TypeVar("T")
 
 HELP_PANEL = "Views"
 
@@ -51,6 +58,7 @@ def register(app: typer.Typer) -> None:
         (history, "history"),
         (list_cases, "list"),
         (registry, "registry"),
+        (mail, "mail"),
         (diagram, "diagram"),
         (districts, "districts"),
         (directions, "directions"),
@@ -312,21 +320,28 @@ def _registry_row(institute: Institute) -> dict[str, Any]:
 
 
 def _read_registry() -> list[Institute]:
+    from activities.registry_read import current_registry
+
+    return _from_registry(current_registry) or []
+
+
+def _from_registry(read: Callable[[Engine], T]) -> T | None:
+    """``read`` on the registry database of the settings; None (with a warning) when its SQLite
+    file does not exist yet, a one-line failure when it cannot be read."""
     configured = settings()
     url = configured.registry_url
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             warn(f"no registry database yet at {path} (the worker creates it: `idri up`)")
-            return []
+            return None
     from sqlalchemy.exc import SQLAlchemyError
 
     from activities.db import create_registry_engine
-    from activities.registry_read import current_registry
 
     engine = create_registry_engine(url)
     try:
-        return current_registry(engine)
+        return read(engine)
     except SQLAlchemyError as error:
         fail(f"cannot read the registry at {_safe_url(url)}: {str(error).splitlines()[0]}")
     finally:
@@ -340,6 +355,126 @@ def _safe_url(url: str) -> str:
         return url
     scheme, _, credentials = head.partition("://")
     return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
+
+
+# --- idri mail -----------------------------------------------------------------------------------
+
+MAIL_STATUSES = ("pending", "sending", "sent", "undeliverable", "failed")
+"""The statuses of an outbox row (``activities.tables.NotificationRow.status``)."""
+
+OptionalCaseArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="CASE",
+        help="Only this case's mail (its id, or its workflow id institute-...).",
+        show_default=False,
+    ),
+]
+
+
+def mail(
+    case: OptionalCaseArg = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help=f"Only mail in this status: {', '.join(MAIL_STATUSES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """The mail outbox, oldest first: who was told what, whether it went out, and why not."""
+    wanted = _mail_status(status) if status is not None else None
+    case_id = normalise_case_id(case) if case is not None else None
+    found = _from_registry(lambda engine: _read_mail(engine, case_id, wanted))
+    rows, known = found if found is not None else ([], True)
+    if not known:
+        fail(f"the registry has no case {case_id!r}; `idri list` shows the cases")
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo(_no_mail(case_id, wanted))
+        return
+    from rich.markup import escape
+    from rich.table import Column, Table
+
+    table = Table(
+        *(Column(name, no_wrap=True) for name in ("created (Beijing)", "case", "role")),
+        "to",
+        "subject",
+        Column("status", no_wrap=True),
+        Column("attempts", justify="right", no_wrap=True),
+        "last error",
+        Column("retry at (Beijing)", no_wrap=True),
+    )
+    for r in rows:
+        unsent = r["status"] != "sent"
+        table.add_row(
+            _minute(r["created_at"]),
+            r["case_id"],
+            r["role"],
+            escape(_recipient(r["name"], r["address"])),
+            escape(r["subject"]),
+            r["status"],
+            str(r["attempts"]),
+            escape(r["last_error"] or "") if unsent else "",
+            _minute(r["retry_at"]) if unsent else "",
+        )
+    tally = Counter(r["status"] for r in rows)
+    out = console()
+    out.print(table)
+    out.print(
+        f"{len(rows)} mail(s): " + ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
+    )
+
+
+def _mail_status(text: str) -> str:
+    wanted = text.strip().lower()
+    if wanted in MAIL_STATUSES:
+        return wanted
+    close = difflib.get_close_matches(wanted, MAIL_STATUSES, n=2, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    fail(f"unknown mail status {text!r}{hint} (statuses: {', '.join(MAIL_STATUSES)})")
+
+
+def _read_mail(
+    engine: Engine, case_id: str | None, status: str | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The outbox rows of :func:`activities.registry_read.outbox` as the view shows them, and
+    whether the registry knows ``case_id`` (True without one)."""
+    from activities.registry_read import institute, outbox
+
+    entries = outbox(engine, case_id=case_id, status=status)
+    if not entries:
+        return [], case_id is None or institute(engine, case_id) is not None
+    return [{name: getattr(e, name) for name in _MAIL_FIELDS} for e in entries], True
+
+
+_MAIL_FIELDS = (
+    *("key", "event_key", "created_at", "case_id", "role", "name", "address", "subject"),
+    *("status", "attempts", "last_error", "retry_at", "sent_at", "transport"),
+)
+"""What ``idri mail --json`` gives of each outbox row, in this order."""
+
+
+def _minute(moment: datetime | None) -> str:
+    """A moment to the minute, Beijing time (``2025-06-03 10:00``): a table of many columns."""
+    return iso(moment)[:16].replace("T", " ")
+
+
+def _recipient(name: str, address: str | None) -> str:
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or "—"
+
+
+def _no_mail(case_id: str | None, status: str | None) -> str:
+    what = f"no {status} mail" if status else "no mail"
+    if case_id is not None:
+        return f"{what} for case {case_id} in the outbox"
+    return f"{what} in the outbox"
 
 
 # --- idri diagram, districts, directions ---------------------------------------------------------

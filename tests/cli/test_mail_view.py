@@ -1,0 +1,286 @@
+"""``idri mail``: a case's mail as the registry's outbox holds it, who was told what, whether it
+went out and why not, read from a real SQLite registry written the production way."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+from typer.testing import CliRunner
+
+from activities.db import create_registry_engine, migrate
+from activities.notify import NotificationActivities
+from activities.registry import RegistryActivities
+from activities.tables import NotificationRow, table_of
+from idri.cli import build_app
+from idri.settings import Settings, get_settings
+from tests.registry.registry_builders import APPLICANT_EMAIL, Script
+
+runner = CliRunner()
+outbox = table_of(NotificationRow)
+
+REFUSED_NOW = "421 4.7.0 Try again later"
+REFUSED_FOR_GOOD = "550 5.1.1 <binhai@tj.gov.cn>: mailbox unavailable"
+RETRY_AT = datetime(2025, 3, 6, 2, 30, tzinfo=UTC)  # 10:30 Beijing time
+
+
+@dataclass
+class Registry:
+    engine: Engine
+    settings: Settings
+
+    def record(self, script: Script, *events: str) -> None:
+        writer = RegistryActivities(self.engine, self.settings)
+        for name in events:
+            assert writer.record_sync(script.event(name))
+
+
+@dataclass
+class Output:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def rows(self) -> list[list[str]]:
+        """The cells of the table's body rows."""
+        return [
+            [cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in self.stdout.splitlines()
+            if line.startswith("│")
+        ]
+
+
+def idri(*args: str) -> Output:
+    """``idri ARGS`` in-process, as the console script runs it."""
+    get_settings.cache_clear()  # settings are read once per process: here, per command
+    try:
+        result = runner.invoke(build_app(), list(args), catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    return Output(result.exit_code, result.stdout, result.stderr)
+
+
+def mail(*args: str) -> Output:
+    return idri("mail", *args)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The data directory the CLI reads (``IDRI_DATA_DIR``), nothing else of the shell's."""
+    for name in list(os.environ):
+        if name.startswith(("IDRI_", "TEMPORAL_")):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    directory.mkdir()
+    monkeypatch.setenv("IDRI_DATA_DIR", str(directory))
+    monkeypatch.setenv("COLUMNS", "500")  # a table row on one line
+    return directory
+
+
+@pytest.fixture
+def registry(data_dir: Path) -> Iterator[Registry]:
+    """The SQLite registry the CLI finds in the data directory, migrated as the worker does, with
+    Binhai's mailbox configured and Jizhou's not."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings' init-only option
+        data_dir=data_dir,
+        smtp_host=None,
+        bureau_email="bureau@gxj.tj.gov.cn",
+        district_emails={"binhai": "binhai@tj.gov.cn"},
+    )
+    migrate(settings.registry_url)
+    engine = create_registry_engine(settings.registry_url)
+    yield Registry(engine, settings)
+    engine.dispose()
+
+
+def new_case(district: str = "binhai") -> Script:
+    return Script(f"{district}-{uuid.uuid4().hex[:8]}", district=district)
+
+
+@pytest.fixture
+def case(registry: Registry) -> Script:
+    """A Binhai case with five mails: the district's first sent, its second refused for good,
+    the recommendation's three pending, the applicant's refused for now until ``RETRY_AT``."""
+    script = new_case()
+    registry.record(script, "created", "submit_plan", "recommend")
+    created, plan, recommend = (r.key for r in script.records)
+    files = NotificationActivities(registry.engine, registry.settings)
+    assert files.deliver_to_files(created, f"test-{uuid.uuid4()}") == 1
+    with registry.engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.event_key == plan)
+            .values(status="failed", attempts=1, last_error=REFUSED_FOR_GOOD)
+        )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.event_key == recommend, outbox.c.role == "applicant")
+            .values(attempts=1, last_error=REFUSED_NOW, retry_at=RETRY_AT)
+        )
+    return script
+
+
+def test_the_outbox_of_a_case_lists_its_mail_oldest_first_with_its_status(case: Script) -> None:
+    result = mail(case.case_id)
+
+    assert result.exit_code == 0, result.stderr
+    rows = result.rows()
+    assert [r[1:4] for r in rows] == [
+        [case.case_id, "district", "binhai@tj.gov.cn"],
+        [case.case_id, "district", "binhai@tj.gov.cn"],
+        [case.case_id, "applicant", f"赵经理 <{APPLICANT_EMAIL}>"],
+        [case.case_id, "bureau", "bureau@gxj.tj.gov.cn"],
+        [case.case_id, "district", "binhai@tj.gov.cn"],
+    ]  # one event's mails in the order of their keys
+    assert [(r[5], r[6]) for r in rows] == [
+        ("sent", "1"),
+        ("failed", "1"),
+        ("pending", "1"),
+        ("pending", "0"),
+        ("pending", "0"),
+    ]
+    assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d", r[0]) for r in rows)
+    assert all("[Tianjin IDRI]" in r[4] for r in rows)
+    assert rows[1][7:] == [REFUSED_FOR_GOOD, ""]
+    assert rows[2][7:] == [REFUSED_NOW, "2025-03-06 10:30"]  # Beijing time
+    assert rows[0][7:] == rows[3][7:] == ["", ""]
+    assert result.stdout.splitlines()[-1] == "5 mail(s): 3 pending, 1 sent, 1 failed"
+
+
+def test_mail_nobody_can_receive_is_listed_with_the_reason(registry: Registry) -> None:
+    jizhou = new_case("jizhou")
+    registry.record(jizhou, "created")
+
+    rows = mail(jizhou.case_id).rows()
+
+    assert [r[2:4] + r[5:8] for r in rows] == [
+        ["district", "—", "undeliverable", "0", "no mailbox for district 'jizhou' (IDRI_DISTRICT_EMAILS)"]
+    ]  # fmt: skip
+
+
+def test_status_keeps_only_the_mail_in_that_status(registry: Registry, case: Script) -> None:
+    other = new_case()
+    registry.record(other, "created")
+
+    pending = mail(case.case_id, "--status", "pending").rows()
+    assert [(r[1], r[2], r[5]) for r in pending] == [
+        (case.case_id, "applicant", "pending"),
+        (case.case_id, "bureau", "pending"),
+        (case.case_id, "district", "pending"),
+    ]
+    everywhere = mail("--status", "PENDING").rows()
+    assert [r[1] for r in everywhere] == [case.case_id] * 3 + [other.case_id]
+    assert [r[1] for r in mail("--status", "sent").rows()] == [case.case_id]
+
+
+def test_json_gives_every_field_of_the_outbox_rows(registry: Registry, case: Script) -> None:
+    result = mail(f"institute-{case.case_id}", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    fields = [
+        "key", "event_key", "created_at", "case_id", "role", "name", "address", "subject",
+        "status", "attempts", "last_error", "retry_at", "sent_at", "transport",
+    ]  # fmt: skip
+    assert all(list(p) == fields for p in printed)
+    times = ("created_at", "retry_at", "sent_at")
+    for p in printed:
+        for name in times:
+            if p[name] is not None:
+                assert p[name].endswith("+08:00")
+                p[name] = datetime.fromisoformat(p[name])
+    with registry.engine.connect() as conn:
+        stored = [
+            dict(row)
+            for row in conn.execute(
+                select(*(outbox.c[name] for name in fields))
+                .where(outbox.c.case_id == case.case_id)
+                .order_by(outbox.c.created_at, outbox.c.key)
+            ).mappings()
+        ]
+    for row in stored:  # times are printed to the second, as in every view
+        row.update({n: row[n].replace(microsecond=0) for n in times if row[n] is not None})
+    assert printed == stored
+    sent = printed[0]
+    assert sent["status"] == "sent" and Path(sent["transport"]).is_file()
+    assert printed[2]["retry_at"] == RETRY_AT
+
+
+def test_a_case_without_mail_says_so_in_one_line(registry: Registry, case: Script) -> None:
+    quiet = new_case()
+    registry.record(quiet, "record_inspection")  # no one is told of an inspection
+
+    result = mail(quiet.case_id)
+
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"no mail for case {quiet.case_id} in the outbox\n",
+    )
+    assert mail(case.case_id, "--status", "undeliverable").stdout == (
+        f"no undeliverable mail for case {case.case_id} in the outbox\n"
+    )
+    assert json.loads(mail(quiet.case_id, "--json").stdout) == []
+
+
+def test_a_case_the_registry_does_not_know_is_refused(registry: Registry) -> None:
+    result = mail("binhai-00000000")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: the registry has no case 'binhai-00000000'; `idri list` shows the cases\n"
+    )
+
+
+def test_an_unknown_status_is_refused_naming_the_valid_ones(registry: Registry) -> None:
+    result = mail("--status", "snet")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: unknown mail status 'snet'; did you mean sent? "
+        "(statuses: pending, sending, sent, undeliverable, failed)\n"
+    )
+
+
+def test_without_a_registry_database_it_warns_and_finds_no_mail(data_dir: Path) -> None:
+    result = mail()
+
+    assert (result.exit_code, result.stdout) == (0, "no mail in the outbox\n")
+    assert result.stderr == (
+        f"warning: no registry database yet at {data_dir / 'registry.sqlite3'} "
+        "(the worker creates it: `idri up`)\n"
+    )
+
+
+def test_an_unknown_status_is_refused_before_the_database_is_opened(registry: Registry) -> None:
+    probe = (
+        "import sys\nfrom idri.cli import build_app\n"
+        "try:\n    build_app()(['mail', '--status', 'bogus'], prog_name='idri')\n"
+        "except SystemExit as done:\n    print(done.code)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'activities'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.splitlines() == ["1", "[]"], result.stderr
+
+
+def test_the_registry_view_reads_the_same_database(registry: Registry) -> None:
+    script = new_case()
+    writer = RegistryActivities(registry.engine, registry.settings)
+    for record in [*script.to_public_notice(), script.designate()]:
+        assert writer.record_sync(record)
+
+    listed = json.loads(idri("registry", "--json").stdout)
+
+    assert [i["case_id"] for i in listed] == [script.case_id]
