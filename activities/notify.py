@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, case, or_, select, update
+from sqlalchemy.exc import OperationalError
 from temporalio import activity
 
 from activities.db import StatementWriter, Written, blocking, write_statements
@@ -59,6 +60,9 @@ from models.records import ActivityName, DeliveryRequest
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+_RECORDING_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Seconds between tries to record a sent batch (``_record_sent``): about half a minute in all."""
 
 RETRY_BACKOFF_MAX = timedelta(minutes=5)
 
@@ -172,8 +176,27 @@ class NotificationActivities:
             outcome.release_unsent(batch, error)
             await asyncio.shield(blocking(self.engine, self._record, outcome, token))
             raise
-        await blocking(self.engine, self._record, outcome, token)
+        await self._record_sent(outcome, token)
         return len(outcome.sent), [reason for _, reason in outcome.temporary]
+
+    async def _record_sent(self, outcome: _Outcome, token: str) -> None:
+        """Record a batch the server has answered, waiting out a registry busy for a while.
+
+        Its mails are out: left unrecorded, they would be claimed and sent again once the claim's
+        lease ran out. A SQLite write on the event loop gives up on a lock within a quarter of a
+        second (``activities.db.blocking``), so the recording is tried again for about half a
+        minute before the batch is given up to its lease.
+        """
+        for pause in _RECORDING_PAUSES:
+            try:
+                await blocking(self.engine, self._record, outcome, token)
+                return
+            except OperationalError as error:
+                log.warning(
+                    "recording %d sent mail(s) failed, trying again: %s", len(outcome.sent), error
+                )
+                await asyncio.sleep(pause)
+        await blocking(self.engine, self._record, outcome, token)
 
     async def _offer(self, server: SmtpTransport, batch: list[Outgoing], outcome: _Outcome) -> None:
         """Offer each mail of ``batch`` to ``server``, noting in ``outcome`` what it answered;

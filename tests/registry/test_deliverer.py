@@ -4,6 +4,8 @@ over one connection, whatever the mail server does; cases only write their mails
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,6 +165,45 @@ async def test_one_pass_delivers_the_mails_of_every_case_each_once_over_one_conn
 
     assert await deliverer.deliver_due() == 0  # nothing left: the look does not even connect
     assert connections(server) == 1 and len(server.messages) == len(expected)
+
+
+@dataclass
+class LockingHandler(CountingHandler):
+    """Takes SQLite's write lock on ``path`` when the first mail arrives and holds it for
+    ``hold`` seconds: the batch is out before the deliverer can record it."""
+
+    path: str = ""
+    hold: float = 1.0
+    holder: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.holder is None:
+            self.holder = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.holder.execute("BEGIN EXCLUSIVE")
+            threading.Timer(self.hold, self.holder.execute, ("ROLLBACK",)).start()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_sent_batch_is_recorded_once_the_registry_is_free_again_not_sent_twice(
+    sqlite_engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    # SQLite writes on the event loop give up on a lock within a quarter of a second; a batch
+    # the server accepted meanwhile must still end up recorded sent, not claimed until its lease
+    # runs out and then sent again.
+    smtp_server.handler = LockingHandler(path=str(sqlite_engine.url.database))
+    smtp_server.start()
+    record(sqlite_engine, settings, *lifecycles("l1"))
+    expected = pending_keys(sqlite_engine)
+    outbox = NotificationActivities(sqlite_engine, smtp_server.settings(settings))
+    deliverer = Deliverer(outbox, interval=60, gather=0)
+
+    assert await deliverer.deliver_due() == len(expected)
+
+    after = rows(sqlite_engine)
+    assert {after[key].status for key in expected} == {"sent"}
+    received = smtp_server.notification_keys()
+    assert set(received) == expected and set(received.values()) == {1}
+    assert await deliverer.deliver_due() == 0
 
 
 async def test_without_a_mail_server_one_pass_writes_each_mail_once_as_a_file(
