@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -167,9 +168,9 @@ class NotificationActivities:
         try:
             if server is None:
                 async with self.smtp() as own:
-                    await self._offer(own, batch, outcome)
+                    await self._offer(own, batch, outcome, token)
             else:
-                await self._offer(server, batch, outcome)
+                await self._offer(server, batch, outcome, token)
         except BaseException as error:
             # Unreachable server, cancellation, anything: what was sent is recorded, what was not
             # is pending again.
@@ -198,11 +199,25 @@ class NotificationActivities:
                 await asyncio.sleep(pause)
         await blocking(self.engine, self._record, outcome, token)
 
-    async def _offer(self, server: SmtpTransport, batch: list[Outgoing], outcome: _Outcome) -> None:
+    async def _offer(
+        self, server: SmtpTransport, batch: list[Outgoing], outcome: _Outcome, token: str
+    ) -> None:
         """Offer each mail of ``batch`` to ``server``, noting in ``outcome`` what it answered;
-        raises when the connection fails (the rest of the batch is then unsettled)."""
+        raises when the connection fails (the rest of the batch is then unsettled).
+
+        A slow server (one that makes each sender wait, as some do) can take longer than the
+        claim's lease over a batch: every half lease the claim is extended, so no other
+        deliverer takes the rest of the batch and sends it too.
+        """
         mail_from = self.settings.mail_from
+        extended = time.monotonic()
         for mail in batch:
+            if time.monotonic() - extended > self.lease.total_seconds() / 2:
+                try:
+                    await blocking(self.engine, self._extend_lease, token)
+                    extended = time.monotonic()
+                except OperationalError as error:  # the registry busy: try at the next mail
+                    log.warning("extending the claim of a batch failed: %s", error)
             message = compose(mail, mail_from=mail_from)
             try:
                 how = await server.send(mail, message, sender=mail_from)
@@ -293,6 +308,11 @@ class NotificationActivities:
         return them as mails to send."""
         with write_statements(self.engine) as conn:
             return self._claim(conn, event_key, token, earlier_attempts, ignore_retry_at)
+
+    def _extend_lease(self, token: str) -> None:
+        """Push back the lease of every row ``token`` holds by a whole lease (blocking)."""
+        with write_statements(self.engine) as conn:
+            conn.execute(_extension_statement(), {"t": token, "until": utcnow() + self.lease})
 
     def anything_due(self) -> bool:
         """Whether :meth:`claim` would find a row now (blocking; a read, no lock taken).
@@ -385,10 +405,9 @@ class Deliverer:
     """
 
     LEASE = timedelta(minutes=1)
-    """The lease of this deliverer's claims: a batch over an open connection is sent in well
-    under a second, and a worker killed mid-send leaves its rows to the others within a minute
-    (the activity's ten minutes made a dead worker's mails wait that long). A server so slow
-    that a batch takes longer gets its mails offered twice, with the same ``Message-ID``."""
+    """The lease of this deliverer's claims: a worker killed mid-send leaves its rows to the
+    others within a minute (the activity's ten minutes made a dead worker's mails wait that
+    long). A batch that takes longer over a slow server extends its claim as it goes."""
     BACKOFF_FIRST = 1.0
     BACKOFF_MAX = 300.0
     """Seconds before the pass after a failed one (doubling from the first, up to the maximum):
@@ -526,6 +545,16 @@ def _claim_statement(
             attempts=outbox.c.attempts + 1,
         )
         .returning(*(outbox.c[name] for name in _OUTGOING))
+    )
+
+
+@functools.cache
+def _extension_statement() -> Any:
+    outbox = table_of(NotificationRow)
+    return (
+        update(outbox)
+        .where(outbox.c.claimed_by == bindparam("t"), outbox.c.status == SENDING)
+        .values(claimed_until=bindparam("until"))
     )
 
 

@@ -403,6 +403,42 @@ async def test_a_deliverer_killed_mid_send_leaves_its_mails_to_others_within_a_m
     assert set(received) == expected and set(received.values()) == {1}
 
 
+class ShortLeaseDeliverer(Deliverer):
+    LEASE = timedelta(seconds=2)
+
+
+async def test_a_batch_slower_than_its_lease_keeps_its_claim_and_nothing_is_sent_twice(
+    engine: Engine, settings: Settings, server: SmtpServer
+) -> None:
+    # A server that makes each sender wait (tarpitting): the batch outlasts the lease, so the
+    # claim must be extended, or another worker's deliverer takes the rest and sends it too.
+    handler = server.handler
+    assert isinstance(handler, CountingHandler)
+    handler.delay = 0.4
+    server.start()
+    record(engine, settings, *lifecycles("s1"))
+    expected = pending_keys(engine)
+    assert len(expected) * handler.delay > 2 * ShortLeaseDeliverer.LEASE.total_seconds()
+    outbox = NotificationActivities(engine, server.settings(settings), batch_size=len(expected))
+    slow = ShortLeaseDeliverer(outbox, interval=60, gather=0)
+    other = ShortLeaseDeliverer(outbox, interval=60, gather=0)
+
+    sending = asyncio.create_task(slow.deliver_due())
+    while not sending.done():
+        await asyncio.sleep(0.5)
+        # Finding nothing to claim, a pass returns at once; one that claimed is sending too.
+        looked = asyncio.create_task(other.deliver_due())
+        done, _ = await asyncio.wait({looked}, timeout=2)
+        if not done:
+            sending.cancel()
+            looked.cancel()
+            pytest.fail("another deliverer took mails of a batch still being sent")
+        assert looked.result() == 0
+    assert await sending == len(expected)
+    received = server.notification_keys()
+    assert set(received) == expected and set(received.values()) == {1}
+
+
 async def test_deliverers_of_several_workers_racing_deliver_each_mail_once(
     engine: Engine, settings: Settings, server: SmtpServer
 ) -> None:
