@@ -278,9 +278,10 @@ class Lifecycle:
         handles = await asyncio.gather(*(one(n) for n in numbers))
         seconds = time.monotonic() - start
         if kind == "real":
-            # The worker's publisher renders the pages the phase's events queued, on its own
-            # schedule: that is the real cases' work, and must not fall into the next phase.
-            await self.pages_published()
+            # The worker's publisher renders the pages the phase's events queued, and its
+            # deliverer sends their mail, each on its own schedule: that is the real cases'
+            # work, and must not fall into the next phase.
+            await self.queues_emptied()
         await self.worker.wait_idle()
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -288,16 +289,22 @@ class Lifecycle:
         self.handles[kind] += handles
         return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu)
 
-    async def pages_published(self, limit: float = 60) -> None:
-        """Wait until the registry has no page left to publish (``pages_due`` is empty)."""
+    async def queues_emptied(self, limit: float = 60) -> None:
+        """Wait until the registry has no page left to publish and no mail left to send."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             with contextlib.closing(sqlite3.connect(self.registry)) as db:
-                (due,) = db.execute("SELECT count(*) FROM pages_due").fetchone()
-            if not due:
+                (pages,) = db.execute("SELECT count(*) FROM pages_due").fetchone()
+                (mails,) = db.execute(
+                    "SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')"
+                ).fetchone()
+            if not pages and not mails:
                 return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"pages still due after {limit:.0f} s: is the publisher running?")
+        raise RuntimeError(
+            f"after {limit:.0f} s, {pages} page(s) still due and {mails} mail(s) unsent: "
+            "are the publisher and the deliverer running?"
+        )
 
     def start_profile(self, kind: str) -> subprocess.Popen[bytes] | None:
         """``py-spy record`` on the worker (its overhead slows the phase: profile separately
