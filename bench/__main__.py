@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 
-from bench.common import Row, WorkerProcess, clean_env, dev_server, fmt, machine, table
+from bench.common import (
+    THREAD_GROUPS,
+    Row,
+    WorkerProcess,
+    clean_env,
+    dev_server,
+    fmt,
+    machine,
+    table,
+)
 
 if TYPE_CHECKING:
     from bench.lifecycle import LifecycleResult
@@ -88,6 +97,14 @@ def lifecycle_rows(result: LifecycleResult) -> list[Row]:
                 f"{total.cases} cases, {total.seconds:.1f} s",
             ),
             Row("lifecycle", f"{kind} worker CPU s/case", fmt(result.cpu_per_case(kind), 4), ""),
+            Row(
+                "lifecycle",
+                f"{kind} CPU by thread ms/case",
+                " / ".join(
+                    f"{total.threads.get(g, 0) / total.cases * 1000:.1f}" for g in THREAD_GROUPS
+                ),
+                " / ".join(THREAD_GROUPS),
+            ),
         ]
     for baseline in BASELINES:
         result_note = "the result" if baseline == "matched" else "what the Web UI's part costs too"

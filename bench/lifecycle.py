@@ -118,6 +118,8 @@ class Phase:
     cases: int
     seconds: float
     cpu: float
+    threads: dict[str, float] = field(default_factory=dict)
+    """The phase's CPU by thread group (``bench.common.THREAD_GROUPS``)."""
 
 
 BASELINES = {"matched": MATCHED, "bare": BARE}
@@ -135,11 +137,15 @@ class LifecycleResult:
 
     def total(self, kind: str) -> Phase:
         phases = [p for p in self.phases if p.kind == kind]
+        threads: Counter[str] = Counter()
+        for p in phases:
+            threads.update(p.threads)
         return Phase(
             kind,
             sum(p.cases for p in phases),
             sum(p.seconds for p in phases),
             sum(p.cpu for p in phases),
+            dict(threads),
         )
 
     def rate(self, kind: str) -> float:
@@ -271,7 +277,7 @@ class Lifecycle:
 
         await self.worker.wait_idle()
         spy = self.start_profile(kind)
-        cpu = self.worker.cpu_seconds()
+        cpu, threads = self.worker.cpu_seconds(), self.worker.cpu_by_thread()
         start = time.monotonic()
         numbers = range(self.started, self.started + count)
         self.started += count
@@ -287,7 +293,9 @@ class Lifecycle:
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 60)
         self.handles[kind] += handles
-        return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu)
+        after = self.worker.cpu_by_thread()
+        by_thread = {group: after[group] - threads[group] for group in after}
+        return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu, by_thread)
 
     async def queues_emptied(self, limit: float = 60) -> None:
         """Wait until the registry has no page left to publish and no mail left to send."""

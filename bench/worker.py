@@ -28,7 +28,7 @@ async def serve() -> None:
     from bench.matched import MatchedBaselineWorkflow
     from idri.client import connect
     from idri.settings import get_settings
-    from worker import build_worker
+    from worker import build_worker, settle_heap
 
     settings = get_settings()
     # The sandbox imports the baselines' modules anew for every run, as it does the real
@@ -56,6 +56,7 @@ async def serve() -> None:
         activities=[baseline_noop],
     )
     async with real, bare, matched:
+        settle_heap()  # as ``python worker.py`` does once it polls
         print("ready", flush=True)
         await stop.wait()
 

@@ -153,11 +153,12 @@ async def _serve(
     stop: asyncio.Event,
 ) -> int:
     from idri.client import ensure_search_attributes
-    from worker import build_worker
+    from worker import build_worker, settle_heap
 
     await ensure_search_attributes(client)
     worker = build_worker(client, configured)
     async with worker:
+        settle_heap()
         # --- Schedules: `idri.schedules.install_schedules(client, settings)` -----------------
         # Written in the schedules issue; until that module exists, `idri up` runs without it.
         schedules = _optional_module("idri.schedules")

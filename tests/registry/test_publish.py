@@ -17,12 +17,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities.publish import PublicationActivities
+from activities.publish import PublicationActivities, registry_row
 from activities.registry import RegistryActivities
 from activities.tables import PublicationRow
 from activities.templates import page_environment
 from idri.settings import Settings
-from models.case import Stage
+from models.case import Level, Stage
 from models.records import EventRecord, PublicationRequest
 
 VOID = {"meta", "link", "br", "img", "hr", "input", "source", "wbr", "col", "area", "base"}
@@ -238,14 +238,16 @@ def test_any_organisation_name_leaves_the_page_valid(name: str) -> None:
             json_name="registry.json",
             bureau_email="b@x.cn",
             national_count=0,
-            institutes=[
-                {
-                    "organisation": name,
-                    "district": {"zh": "和平区", "en": "Heping"},
-                    "direction": {"zh": "石油", "en": "Oil"},
-                    "level": {"zh": "市级", "en": "Municipal"},
-                    "designated_at": "2025-03-20T02:00:00+00:00",
-                }
+            rows=[
+                registry_row(
+                    {
+                        "organisation": name,
+                        "district": {"zh": "和平区", "en": "Heping"},
+                        "direction": {"zh": "石油", "en": "Oil"},
+                        "level": {"zh": "市级", "en": "Municipal"},
+                        "designated_at": "2025-03-20T02:00:00+00:00",
+                    }
+                )
             ],
         )
     )
@@ -274,3 +276,145 @@ async def test_cases_designated_at_the_same_time_all_reach_the_registry_page(
     assert all(s.organisation in text for s in scripts)
     data = json.loads((public(settings) / "registry.json").read_text(encoding="utf-8"))
     assert data["count"] == 6
+
+
+# The registry page as one template rendered it before its rows were cached (registry_row): the
+# cached rows must make the same bytes, numbering and escaping included.
+REFERENCE_REGISTRY = """{% extends "pages/_base.html.j2" %}
+{% block title %}天津市工业设计研究院名录 Registry{% endblock %}
+{% block main %}
+<h1>天津市工业设计研究院名录 <span lang="en">Registry of Tianjin Industrial Design Research Institutes</span></h1>
+<p>截至目前，名录共有{{ institutes | length }}家工业设计研究院{% if national_count %}，其中国家级{{ national_count }}家{% endif %}。</p>
+<p lang="en">The registry lists {{ institutes | length }} institute(s){% if national_count %}, {{ national_count }} of them national level{% endif %}.</p>
+{% if institutes %}
+<table>
+<thead>
+<tr><th scope="col">序号 <span lang="en">No.</span></th><th scope="col">单位名称 <span lang="en">Organisation</span></th><th scope="col">所在区 <span lang="en">District</span></th><th scope="col">产业方向 <span lang="en">Industry direction</span></th><th scope="col">级别 <span lang="en">Level</span></th><th scope="col">确定日期 <span lang="en">Designated</span></th></tr>
+</thead>
+<tbody>
+{% for item in institutes %}
+<tr><td>{{ loop.index }}</td><td>{{ item.organisation }}</td><td>{{ item.district.zh }} <span lang="en">{{ item.district.en }}</span></td><td>{{ item.direction.zh }} <span lang="en">{{ item.direction.en }}</span></td><td>{{ item.level.zh }} <span lang="en">{{ item.level.en }}</span></td><td><time datetime="{{ item.designated_at | iso_day }}">{{ item.designated_at | zh_date }}</time></td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% else %}
+<p>名录暂无单位。<span lang="en">The registry is empty.</span></p>
+{% endif %}
+{% endblock %}
+"""
+
+
+def record(engine: Engine, settings: Settings, *records: EventRecord) -> None:
+    registry = RegistryActivities(engine, settings)
+    for item in records:
+        registry.record_sync(item)
+
+
+def registry_html(settings: Settings) -> str:
+    return (public(settings) / "registry.html").read_text(encoding="utf-8")
+
+
+def reference_registry(settings: Settings) -> str:
+    """The published registry.json rendered by the one-template page (dates as ISO strings, which
+    the date filters read like the datetimes they were)."""
+    data = json.loads((public(settings) / "registry.json").read_text(encoding="utf-8"))
+    institutes = data["institutes"]
+    return (
+        page_environment()
+        .from_string(REFERENCE_REGISTRY)
+        .render(
+            root="",
+            json_name="registry.json",
+            bureau_email=settings.bureau_email,
+            institutes=institutes,
+            national_count=sum(1 for i in institutes if i["level"]["code"] == "national"),
+        )
+    )
+
+
+def designated(case_id: str, organisation: str, *, days_later: int = 0) -> Script:
+    script = Script(case_id, organisation)
+    script.at += timedelta(days=days_later)
+    script.to_public_notice()
+    script.designate()
+    return script
+
+
+def to_national(script: Script) -> None:
+    script.event("open_evaluation", Stage.UNDER_EVALUATION, after=timedelta(days=800))
+    script.event("recommend_national", Stage.NATIONAL_REVIEW)
+    script.level = Level.NATIONAL
+    script.event("record_national_outcome", Stage.DESIGNATED, details={"national": "designated"})
+
+
+def test_the_registry_page_is_the_one_template_page_byte_for_byte(
+    engine: Engine, settings: Settings
+) -> None:
+    scripts = [
+        designated("e1", "天津甲设计院", days_later=2),
+        designated("e2", """天津<b>&"'设计院""", days_later=4),
+        designated("e3", "天津丙设计院", days_later=6),
+    ]
+    to_national(scripts[2])
+    for script in scripts:
+        record(engine, settings, *script.records)
+    pages = PublicationActivities(engine, settings)
+
+    assert pages.publish_due() > 0
+    first = registry_html(settings)
+    assert first == reference_registry(settings)
+    assert "<td>2</td><td>天津&lt;b&gt;&amp;&#34;&#39;设计院</td>" in first
+    assert "其中国家级1家" in first
+
+    # Designated before the others, the new institute is row 1: the cached rows move down one.
+    earliest = designated("e0", "天津最早设计院")
+    record(engine, settings, *earliest.records)
+    assert pages.publish_due() > 0
+    second = registry_html(settings)
+    assert second == reference_registry(settings)
+    assert "<td>1</td><td>天津最早设计院</td>" in second
+    assert "<td>3</td><td>天津&lt;b&gt;&amp;&#34;&#39;设计院</td>" in second
+    assert second.count("<tr><td>") == 4
+
+
+def test_an_institute_whose_data_changes_gets_its_new_row(
+    engine: Engine, settings: Settings
+) -> None:
+    script, other = designated("l1", "天津升级设计院"), designated("l2", "天津其他设计院")
+    record(engine, settings, *script.records, *other.records)
+    pages = PublicationActivities(engine, settings)
+    pages.publish_due()
+    assert "<td>天津升级设计院</td>" in registry_html(settings)
+    assert "国家级" not in registry_html(settings)
+
+    mark = len(script.records)
+    to_national(script)
+    record(engine, settings, *script.records[mark:])
+    pages.publish_due()
+
+    html = registry_html(settings)
+    assert html == reference_registry(settings)
+    row = next(line for line in html.splitlines() if "天津升级设计院" in line)
+    assert '<td>国家级 <span lang="en">National</span></td>' in row
+    assert "市级" not in row
+    assert "其中国家级1家" in html
+
+
+def test_the_row_cache_forgets_institutes_that_left_the_registry(
+    engine: Engine, settings: Settings
+) -> None:
+    staying, leaving = designated("k1", "天津留下设计院"), designated("k2", "天津撤销设计院")
+    record(engine, settings, *staying.records, *leaving.records)
+    pages = PublicationActivities(engine, settings)
+    pages.publish_due()
+    assert len(pages._registry_rows) == 2
+
+    mark = len(leaving.records)
+    leaving.event("open_evaluation", Stage.UNDER_EVALUATION, after=timedelta(days=1000))
+    leaving.event("delist", Stage.DELISTED, reason="评估不合格")
+    record(engine, settings, *leaving.records[mark:])
+    pages.publish_due()
+
+    assert "天津撤销设计院" not in registry_html(settings)
+    assert registry_html(settings) == reference_registry(settings)
+    assert [key[0] for key in pages._registry_rows] == ["天津留下设计院"]
