@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
-import inspect
 import logging
 import os
 import signal
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -153,21 +150,15 @@ async def _serve(
     stop: asyncio.Event,
 ) -> int:
     from idri.client import ensure_search_attributes
+    from idri.schedules import install_schedules
     from worker import build_worker, settle_heap
 
     await ensure_search_attributes(client)
     worker = build_worker(client, configured)
     async with worker:
+        await install_schedules(client, configured)
+        _banner(client, configured, server, codec)
         settle_heap()
-        # --- Schedules: `idri.schedules.install_schedules(client, settings)` -----------------
-        # Written in the schedules issue; until that module exists, `idri up` runs without it.
-        schedules = _optional_module("idri.schedules")
-        if schedules is not None:
-            installed = schedules.install_schedules(client, configured)
-            if inspect.isawaitable(installed):
-                await installed
-        # ---------------------------------------------------------------------------------------
-        _banner(client, configured, server, codec, schedules is not None)
         code = 0
         while not stop.is_set():
             if server is not None and not server.running():
@@ -183,16 +174,6 @@ async def _serve(
         )
     del worker  # see _up: collected while the loop runs
     return code
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    """``name`` if it exists; a missing module is None, an error inside it is raised."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name:
-            return None
-        raise
 
 
 def _start_codec_server(configured: Settings, server: DevServer) -> tuple[Settings, Any]:
@@ -215,9 +196,7 @@ def _start_codec_server(configured: Settings, server: DevServer) -> tuple[Settin
     return configured, codec
 
 
-def _banner(
-    client: Client, configured: Settings, server: DevServer | None, codec: Any, schedules: bool
-) -> None:
+def _banner(client: Client, configured: Settings, server: DevServer | None, codec: Any) -> None:
     from urllib.parse import quote
 
     out = console()
@@ -240,7 +219,7 @@ def _banner(
     out.print(
         f"  Worker     task queue {configured.task_queue}; registry {configured.registry_url}"
     )
-    out.print(f"  Schedules  {'installed' if schedules else 'not available yet (idri.schedules)'}")
+    out.print("  Schedules  installed")
     env = ""
     if server is not None and server.port != 7233:
         env = f"IDRI_TEMPORAL_ADDRESS={server.address} "
