@@ -137,26 +137,32 @@ publisher) and the SDK's native Rust threads (gRPC, history, the core state mach
 def cpu_by_thread(pid: int) -> dict[str, float]:
     """CPU seconds of a live process's live threads, by :data:`THREAD_GROUPS`.
 
-    Python (3.11) does not name its threads for the OS, so they keep the interpreter's name;
-    the SDK's Rust threads have their own (``tokio-rt-worker`` and others). Threads that have
-    ended are not counted: use :func:`cpu_seconds` for the total.
+    Python (3.11) does not name its threads for the OS, so they keep the name of the process's
+    main thread; the SDK's Rust threads name themselves (``tokio-rt-worker`` and others).
+    Threads that have ended are not counted: use :func:`cpu_seconds` for the total.
     """
     groups = dict.fromkeys(THREAD_GROUPS, 0.0)
+    main_name = _thread_stat(Path(f"/proc/{pid}/task/{pid}"))[0]
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            stat = (task / "stat").read_text()
+            name, seconds = _thread_stat(task)
         except OSError:
             continue  # ended meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rpartition(")")[2].split()
-        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
         if int(task.name) == pid:
             groups["event loop"] += seconds
-        elif name.startswith("python"):
+        elif name == main_name:
             groups["Python threads"] += seconds
         else:
             groups["SDK core"] += seconds
     return groups
+
+
+def _thread_stat(task: Path) -> tuple[str, float]:
+    """A thread's name and its user + system CPU seconds (``/proc/<pid>/task/<tid>/stat``)."""
+    stat = (task / "stat").read_text()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat.rpartition(")")[2].split()
+    return name, (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
