@@ -70,10 +70,11 @@ async def blocking(
 
     SQLite: on the event loop itself. A write to a local file takes a fraction of a millisecond,
     and handing it to a thread and back cost the worker more CPU than the write: the two
-    threads' hand-overs and their fight for the GIL (``bench/RESULTS.md``). The loop is then the one writer, in order, as SQLite wants. Such a
-    write waits for a lock held elsewhere (another process, the publisher's short transactions)
-    only ``SQLITE_INLINE_BUSY_TIMEOUT_MS``: then it fails and Temporal retries its activity,
-    so a registry locked for minutes holds up no workflow of the worker.
+    threads' hand-overs and their fight for the GIL (``bench/RESULTS.md``). The loop is then
+    the one writer, in order, as SQLite wants. Such a write waits for a lock held elsewhere
+    (another process, the publisher's short transactions) only
+    ``SQLITE_INLINE_BUSY_TIMEOUT_MS``: then it fails and Temporal retries its activity, so a
+    registry locked for minutes holds up no workflow of the worker.
 
     PostgreSQL: on writer threads, a few side by side; a round trip to the server is time the
     loop must not wait.

@@ -1,7 +1,8 @@
 """The bare baseline: one survey→designation case's updates, activities and timers, nothing else.
 
 :class:`BaselineWorkflow` runs ``bench.plan``'s script without the Web UI's part: the same
-updates, the same activities in the same order, the same timers, and a continue-as-new whose next run loads its policy and waits.
+updates, the same activities in the same order, the same timers, and a continue-as-new whose
+next run loads its policy and waits.
 Its activity is a no-op and its one update's validator accepts every step in order. What is left
 is the least Temporal does for a case; ``bench/matched.py`` adds what the real case asks of
 Temporal for the Web UI.
