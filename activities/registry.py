@@ -195,8 +195,14 @@ def _institute_values(record: EventRecord, now: datetime) -> dict[str, object]:
     }
 
 
-_INSTITUTE_KEPT = frozenset({"case_id", "delisted_at"})
-"""Columns an event's snapshot does not overwrite: the key, and the first delisting time."""
+_INSTITUTE_KEPT = frozenset(
+    {"case_id", "delisted_at", "organisation", "district", "direction", "previous_case_id"}
+)
+"""Columns an event's snapshot does not overwrite: the key, the first delisting time, and what
+the case's survey fixed when it was created (its first event writes them). SQLite rewrites an
+index entry for every column an upsert sets, changed or not: leaving out the survey's columns
+keeps the district's and the direction's index pages out of every event's transaction (15 to
+13 pages written per event)."""
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,14 @@ class WorkerProcess:
 
     env: dict[str, str]
     log: Path
+    root: Path = ROOT
+    """The checkout whose code the worker runs (``bench.paired --against`` runs another one's)."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     async def start(self, timeout: float = 60) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.worker"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=self.log.open("wb"),

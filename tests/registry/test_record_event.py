@@ -234,3 +234,27 @@ async def test_the_institute_row_keeps_the_first_delisting_time(
     assert institute is not None and institute.stage == "delisted"
     assert institute.delisted_at == delist.at != later.at
     assert institute.designated_at == script.designated_at  # the snapshot's other fields applied
+
+
+async def test_the_institute_row_keeps_what_the_survey_fixed(
+    engine: Engine, settings: Settings
+) -> None:
+    # A case's survey never changes, so the upsert leaves its columns (and their indexes) alone:
+    # a later snapshot saying otherwise does not move the institute to another district.
+    script = Script("c10")
+    created, plan = script.to_public_notice()[:2]
+    moved = replace(
+        plan,
+        snapshot=replace(
+            plan.snapshot, organisation="别的公司", district="heping", direction="fashion"
+        ),
+    )
+    await record(RegistryActivities(engine, settings), created, moved)
+
+    institute = registry_read.institute(engine, "c10")
+    assert institute is not None and institute.stage == "plan_submitted"  # the event applied
+    assert (institute.organisation, institute.district, institute.direction) == (
+        "天津智造工业设计研究有限公司",
+        "binhai",
+        "high_end_equipment",
+    )
