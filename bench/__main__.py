@@ -219,6 +219,7 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
             )
             cases = args.cases if "lifecycle" in sections else 2
             result = await lifecycle.run(cases)
+            summary = None
             if "lifecycle" in sections:
                 rows += lifecycle_rows(result)
                 for baseline in BASELINES:
@@ -229,9 +230,6 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
                         )
                 if not same_shape():
                     say("WARNING: the matched baseline's updates or queries differ from the real")
-            else:
-                summary = None
-            if "lifecycle" in sections:
                 paired = await paired_cpu(args, client, server.address, root / "paired")
                 rows += paired_rows(paired)
                 summary = (
