@@ -37,6 +37,7 @@ from bench.common import (
     dev_server,
     fmt,
     machine,
+    say,
     table,
 )
 
@@ -70,10 +71,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if args.cases < 2:
         parser.error("--cases must be at least 2 (two phases of each kind)")
     return args
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def spread(ratios: list[float]) -> str:

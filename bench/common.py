@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+def say(line: str) -> None:
+    """A benchmark's progress, on standard error (the results go to standard output)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 # --- The server -----------------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -30,8 +29,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.common import ROOT, WorkerProcess, clean_env, dev_server
-from bench.lifecycle import NOTICE, Lifecycle, designated
+from bench.common import ROOT, WorkerProcess, clean_env, dev_server, say
+from bench.lifecycle import NOTICE, Lifecycle
 
 KINDS = ("real", "matched", "bare")
 
@@ -53,7 +52,6 @@ class PairedResult:
 
     cases_per_round: int
     cpu: dict[str, list[float]] = field(default_factory=dict)
-    seconds: dict[str, list[float]] = field(default_factory=dict)
 
     def cpu_per_case(self, name: str) -> float:
         return statistics.fmean(self.cpu[name])
@@ -137,49 +135,34 @@ class Paired:
         await self.round(min(cases, 20))
         result = PairedResult(cases)
         for number in range(rounds):
-            cpu, seconds = await self.round(cases)
+            cpu = await self.round(cases)
             for name in cpu:
                 result.cpu.setdefault(name, []).append(cpu[name])
-                result.seconds.setdefault(name, []).append(seconds[name])
             self.progress(
                 f"paired round {number + 1}: "
                 + "  ".join(f"{name} {cpu[name] * 1000:.1f} ms/case" for name in cpu)
             )
         return result
 
-    async def round(self, cases: int) -> tuple[dict[str, float], dict[str, float]]:
-        """Every contender's ``cases`` at once; each one's CPU seconds per case and wall time."""
+    async def round(self, cases: int) -> dict[str, float]:
+        """Every contender's ``cases`` at once; each one's CPU seconds per case."""
         before = {name: worker.cpu_seconds() for name, worker in self.workers.items()}
-        loop = asyncio.get_running_loop()
-        seconds: dict[str, float] = {}
 
         async def contender_round(contender: Contender) -> None:
             driver = self.drivers[contender.name]
-            semaphore = asyncio.Semaphore(self.concurrency)
-            start = loop.time()
-
-            async def one(n: int) -> None:
-                async with semaphore:
-                    if contender.kind == "real":
-                        handle = await driver.drive_real(n)
-                    else:
-                        handle = await driver.drive_baseline(contender.kind, n)
-                await designated(self.client, handle)
-
-            first, self.started = self.started, self.started + cases
-            await asyncio.gather(*(one(n) for n in range(first, first + cases)))
-            seconds[contender.name] = loop.time() - start
+            numbers = range(self.started, self.started + cases)
+            self.started += cases
+            await driver.drive_to_designation(contender.kind, numbers)
             if contender.kind == "real":
                 await driver.queues_emptied()  # its mail and pages are its cases' work
 
         await asyncio.gather(*(contender_round(c) for c in self.contenders))
         for worker in self.workers.values():
             await worker.wait_idle()
-        cpu = {
+        return {
             name: (worker.cpu_seconds() - before[name]) / cases
             for name, worker in self.workers.items()
         }
-        return cpu, seconds
 
 
 async def measure(
@@ -199,10 +182,6 @@ async def measure(
         return await paired.run(rounds, cases)
     finally:
         paired.stop()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
