@@ -208,7 +208,7 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
                 worker,
                 real_queue=real_queue,
                 baseline_queues=baseline_queues,
-                registry=root / "data" / "registry.sqlite3",
+                registry_url=f"sqlite:///{root / 'data' / 'registry.sqlite3'}",
                 notice_seconds=NOTICE.total_seconds(),
                 concurrency=args.concurrency,
                 progress=say,

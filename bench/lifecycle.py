@@ -21,10 +21,8 @@ the first start to the last designation; its CPU time is the worker process's, r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -36,8 +34,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
 
+from activities.db import create_registry_engine
 from bench.baseline import BaselineWorkflow
 from bench.common import WorkerProcess
 from bench.matched import MatchedBaselineWorkflow
@@ -222,7 +222,7 @@ class Lifecycle:
         *,
         real_queue: str,
         baseline_queues: dict[str, str],
-        registry: Path,
+        registry_url: str,
         notice_seconds: float,
         concurrency: int,
         progress: Callable[[str], None],
@@ -232,10 +232,10 @@ class Lifecycle:
         self.worker = worker
         self.real_queue = real_queue
         self.baseline_queues = baseline_queues
-        self.registry = registry
-        """The real worker's SQLite registry (the benchmark reads its queue of pages)."""
         """The task queue of each baseline kind: a worker each, so that each has its own cache
         of runs, as the real kind has."""
+        self.registry_url = registry_url
+        """The real worker's registry (the benchmark reads its queues of mail and pages)."""
         self.notice_seconds = notice_seconds
         self.concurrency = concurrency
         self.progress = progress
@@ -308,15 +308,22 @@ class Lifecycle:
     async def queues_emptied(self, limit: float = 60) -> None:
         """Wait until the registry has no page left to publish and no mail left to send."""
         deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            with contextlib.closing(sqlite3.connect(self.registry)) as db:
-                (pages,) = db.execute("SELECT count(*) FROM pages_due").fetchone()
-                (mails,) = db.execute(
-                    "SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')"
-                ).fetchone()
-            if not pages and not mails:
-                return
-            await asyncio.sleep(0.2)
+        engine = create_registry_engine(self.registry_url)
+        try:
+            while time.monotonic() < deadline:
+                with engine.connect() as db:
+                    pages = db.execute(text("SELECT count(*) FROM pages_due")).scalar_one()
+                    mails = db.execute(
+                        text(
+                            "SELECT count(*) FROM notifications"
+                            " WHERE status IN ('pending', 'sending')"
+                        )
+                    ).scalar_one()
+                if not pages and not mails:
+                    return
+                await asyncio.sleep(0.2)
+        finally:
+            engine.dispose()
         raise RuntimeError(
             f"after {limit:.0f} s, {pages} page(s) still due and {mails} mail(s) unsent: "
             "are the publisher and the deliverer running?"

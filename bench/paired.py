@@ -13,7 +13,9 @@ own registry, mail and pages.
 
 ``--against DIR`` adds the real case of another checkout (a ``git worktree`` of an earlier
 commit, with the same virtual environment): a change is then measured against the code it
-changes, in the same rounds, to about a hundredth of the ratio.
+changes, in the same rounds, to about a hundredth of the ratio. ``--postgres URL`` adds the real
+case with its registry on PostgreSQL, as in production: its worker's CPU, and that with the
+server's (a SQLite registry spends its CPU in the worker, a PostgreSQL one mostly in the server).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import URL, create_engine, make_url
 from temporalio.client import Client
 
-from bench.common import ROOT, WorkerProcess, clean_env, dev_server, say
+from activities.db import normalize_url
+from bench.common import ROOT, WorkerProcess, clean_env, cpu_seconds, dev_server, say
 from bench.lifecycle import NOTICE, Lifecycle
 
 KINDS = ("real", "matched", "bare")
@@ -44,6 +48,9 @@ class Contender:
     """``real``, ``matched`` or ``bare``: the workflow its cases run."""
     root: Path = ROOT
     """The checkout its worker runs."""
+    postgres: str | None = None
+    """A PostgreSQL server (its URL, naming any database there) on which the worker's registry
+    gets a database of its own; None: a SQLite file in its data directory, as ``idri up`` has."""
 
 
 @dataclass
@@ -92,6 +99,8 @@ class Paired:
         self.workers: dict[str, WorkerProcess] = {}
         self.drivers: dict[str, Lifecycle] = {}
         self.started = 0
+        self.databases: list[tuple[URL, str]] = []
+        """(server, database) of every scratch registry database, to drop at the end."""
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -102,7 +111,11 @@ class Paired:
             queues = {
                 kind: queue if kind == contender.kind else f"{queue}-{kind}" for kind in KINDS
             }
+            registry_url = f"sqlite:///{self.root / contender.name / 'registry.sqlite3'}"
+            if contender.postgres:
+                registry_url = self.scratch_database(contender.postgres, contender.name)
             env = clean_env(
+                IDRI_DATABASE_URL=registry_url,
                 TEMPORAL_ADDRESS=self.address,
                 IDRI_DATA_DIR=str(self.root / contender.name),
                 IDRI_TASK_QUEUE=queues["real"],
@@ -119,15 +132,26 @@ class Paired:
                 worker,
                 real_queue=queues["real"],
                 baseline_queues={"bare": queues["bare"], "matched": queues["matched"]},
-                registry=self.root / contender.name / "registry.sqlite3",
+                registry_url=registry_url,
                 notice_seconds=NOTICE.total_seconds(),
                 concurrency=self.concurrency,
                 progress=self.progress,
             )
 
+    def scratch_database(self, server: str, name: str) -> str:
+        """A new database on the PostgreSQL ``server`` for one contender's registry (dropped
+        by :meth:`stop`); its URL."""
+        url = make_url(normalize_url(server))
+        database = f"idri_paired_{name}_{uuid.uuid4().hex[:6]}"
+        _administer(url, f'CREATE DATABASE "{database}"')
+        self.databases.append((url, database))
+        return url.set(database=database).render_as_string(hide_password=False)
+
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+        for server, database in self.databases:
+            _administer(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     async def run(self, rounds: int, cases: int) -> PairedResult:
         """A round of warm-up (imports, caches, the registry's first rows), then ``rounds``
@@ -145,7 +169,12 @@ class Paired:
         return result
 
     async def round(self, cases: int) -> dict[str, float]:
-        """Every contender's ``cases`` at once; each one's CPU seconds per case."""
+        """Every contender's ``cases`` at once; each one's CPU seconds per case, and for a
+        contender on PostgreSQL also its worker's and the server's together (``<name> +
+        PostgreSQL``: every PostgreSQL process of the machine, so nothing else may use it)."""
+        on_postgres = [contender.name for contender in self.contenders if contender.postgres]
+        assert len(on_postgres) <= 1, "the server's CPU is one contender's"
+        server_before = postgres_cpu_seconds() if on_postgres else 0.0
         before = {name: worker.cpu_seconds() for name, worker in self.workers.items()}
 
         async def contender_round(contender: Contender) -> None:
@@ -159,10 +188,40 @@ class Paired:
         await asyncio.gather(*(contender_round(c) for c in self.contenders))
         for worker in self.workers.values():
             await worker.wait_idle()
-        return {
+        cpu = {
             name: (worker.cpu_seconds() - before[name]) / cases
             for name, worker in self.workers.items()
         }
+        for name in on_postgres:
+            server = (postgres_cpu_seconds() - server_before) / cases
+            cpu[f"{name} + PostgreSQL"] = cpu[name] + server
+        return cpu
+
+
+def _administer(server: URL, statement: str) -> None:
+    """Run ``statement`` (outside a transaction, as CREATE and DROP DATABASE must be) on the
+    PostgreSQL server of ``server``."""
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process of this machine (its backends, the WAL writer,
+    the checkpointer...): a registry on PostgreSQL spends its CPU there, not in the worker."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return total
 
 
 async def measure(
@@ -188,6 +247,8 @@ async def main(args: argparse.Namespace) -> None:
     contenders = [Contender("real", "real")]
     for number, checkout in enumerate(args.against, start=1):
         contenders.append(Contender(f"against{number}", "real", checkout.resolve()))
+    if args.postgres:
+        contenders.append(Contender("real-postgres", "real", postgres=args.postgres))
     contenders.append(Contender("matched", "matched"))
     with tempfile.TemporaryDirectory(prefix="idri-paired-") as temporary:
         root = args.keep or Path(temporary)
@@ -204,16 +265,18 @@ async def main(args: argparse.Namespace) -> None:
                 concurrency=args.concurrency,
                 progress=say,
             )
-    for contender in contenders[:-1]:
+    for name in result.cpu:
+        if name == "matched":
+            continue
+        where = next((f" ({c.root})" for c in contenders if c.name == name), "")
         print(
-            f"{contender.name} ({contender.root}): {result.cpu_per_case(contender.name) * 1000:.1f}"
-            f" ms/case, vs matched {result.ratio(contender.name):.3f} "
-            f"({result.spread(contender.name)})"
+            f"{name}{where}: {result.cpu_per_case(name) * 1000:.1f} ms/case, vs matched "
+            f"{result.ratio(name):.3f} ({result.spread(name)})"
         )
-        if contender.name != "real":
+        if name.startswith("against"):
             print(
-                f"  real vs {contender.name}: {result.ratio('real', contender.name):.3f} "
-                f"({result.spread('real', contender.name)})"
+                f"  real vs {name}: {result.ratio('real', name):.3f} "
+                f"({result.spread('real', name)})"
             )
     print(f"paired_cpu_ratio={result.ratio('real'):.3f}")
 
@@ -229,6 +292,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         help="another checkout whose real case to measure too (repeatable)",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure the real case with its registry on this PostgreSQL server (a"
+        " database of its own is made there and dropped), and the server's CPU with it",
     )
     parser.add_argument("--keep", type=Path, help="keep data and logs in this directory")
     args = parser.parse_args(argv)

@@ -55,7 +55,7 @@ async def histories(root: Path) -> dict[str, WorkflowHistory]:
             None,  # type: ignore[arg-type]  # no worker process: nothing measured while driving
             real_queue="replay-real",
             baseline_queues={"matched": "replay-matched"},
-            registry=root / "data" / "registry.sqlite3",
+            registry_url=f"sqlite:///{root / 'data' / 'registry.sqlite3'}",
             notice_seconds=NOTICE.total_seconds(),
             concurrency=1,
             progress=print,
