@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Select, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
@@ -207,36 +207,59 @@ def events_of_kind(engine: Engine, kind: str) -> list[TrailEntry]:
 
 
 def outbox(
-    engine: Engine, *, case_id: str | None = None, status: str | None = None
+    engine: Engine,
+    *,
+    case_id: str | None = None,
+    status: str | None = None,
+    newest: int | None = None,
 ) -> list[OutboxEntry]:
-    """Notifications, oldest first, optionally of one case or in one status."""
-    query = select(NotificationRow)
+    """Notifications, oldest first, optionally of one case or in one status; with ``newest``,
+    only that many of the most recent (still listed oldest first)."""
+    query = _outbox_filtered(select(NotificationRow), case_id, status)
+    order = (col(NotificationRow.created_at), col(NotificationRow.key))
+    if newest is None:
+        query = query.order_by(*order)
+    else:
+        query = query.order_by(*(column.desc() for column in order)).limit(newest)
+    with read_session(engine) as session:
+        rows = list(session.exec(query))
+    if newest is not None:
+        rows.reverse()
+    return [
+        OutboxEntry(
+            key=r.key,
+            event_key=r.event_key,
+            case_id=r.case_id,
+            role=r.role,
+            name=r.name,
+            address=r.address,
+            subject=r.subject,
+            status=r.status,
+            attempts=r.attempts,
+            last_error=r.last_error,
+            created_at=r.created_at,
+            retry_at=r.retry_at,
+            sent_at=r.sent_at,
+            message_id=r.message_id,
+            transport=r.transport,
+        )
+        for r in rows
+    ]
+
+
+def outbox_size(engine: Engine, *, case_id: str | None = None, status: str | None = None) -> int:
+    """How many notifications :func:`outbox` would list without ``newest``."""
+    query = _outbox_filtered(select(func.count()).select_from(NotificationRow), case_id, status)
+    with read_session(engine) as session:
+        return session.exec(query).one()
+
+
+def _outbox_filtered(query: Any, case_id: str | None, status: str | None) -> Any:
     if case_id is not None:
         query = query.where(NotificationRow.case_id == case_id)
     if status is not None:
         query = query.where(NotificationRow.status == status)
-    query = query.order_by(col(NotificationRow.created_at), col(NotificationRow.key))
-    with read_session(engine) as session:
-        return [
-            OutboxEntry(
-                key=r.key,
-                event_key=r.event_key,
-                case_id=r.case_id,
-                role=r.role,
-                name=r.name,
-                address=r.address,
-                subject=r.subject,
-                status=r.status,
-                attempts=r.attempts,
-                last_error=r.last_error,
-                created_at=r.created_at,
-                retry_at=r.retry_at,
-                sent_at=r.sent_at,
-                message_id=r.message_id,
-                transport=r.transport,
-            )
-            for r in session.exec(query)
-        ]
+    return query
 
 
 def counts(engine: Engine, by: CountKey) -> dict[str, int]:

@@ -382,17 +382,26 @@ def mail(
             show_default=False,
         ),
     ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", min=1, help="At most this many mails, the newest (shown oldest first)."
+        ),
+    ] = 500,
     json_: JsonOption = False,
 ) -> None:
     """The mail outbox, oldest first: who was told what, whether it went out, and why not."""
     wanted = _mail_status(status) if status is not None else None
     case_id = normalise_case_id(case) if case is not None else None
-    found = _from_registry(lambda engine: _read_mail(engine, case_id, wanted))
-    rows, known = found if found is not None else ([], True)
+    found = _from_registry(lambda engine: _read_mail(engine, case_id, wanted, limit))
+    rows, known, total = found if found is not None else ([], True, 0)
     if not known:
         fail(f"the registry has no case {case_id!r}; `idri list` shows the cases")
+    left_out = total - len(rows)
     if json_:
         print_json(rows)
+        if left_out:
+            warn(f"the newest {len(rows)} of {total} mails; --limit {total} gives them all")
         return
     if not rows:
         typer.echo(_no_mail(case_id, wanted))
@@ -425,9 +434,14 @@ def mail(
     tally = Counter(r["status"] for r in rows)
     out = console()
     out.print(table)
-    out.print(
-        f"{len(rows)} mail(s): " + ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
-    )
+    shown = ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
+    if left_out:
+        out.print(
+            f"the newest {len(rows)} of {total} mails: {shown}; --limit {total} shows them all",
+            markup=False,
+        )
+    else:
+        out.print(f"{len(rows)} mail(s): {shown}")
 
 
 def _mail_status(text: str) -> str:
@@ -440,16 +454,20 @@ def _mail_status(text: str) -> str:
 
 
 def _read_mail(
-    engine: Engine, case_id: str | None, status: str | None
-) -> tuple[list[dict[str, Any]], bool]:
-    """The outbox rows of :func:`activities.registry_read.outbox` as the view shows them, and
-    whether the registry knows ``case_id`` (True without one)."""
-    from activities.registry_read import institute, outbox
+    engine: Engine, case_id: str | None, status: str | None, limit: int
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """The newest ``limit`` outbox rows of :func:`activities.registry_read.outbox` as the view
+    shows them, whether the registry knows ``case_id`` (True without one), and how many rows
+    there are in all."""
+    from activities.registry_read import institute, outbox, outbox_size
 
-    entries = outbox(engine, case_id=case_id, status=status)
+    entries = outbox(engine, case_id=case_id, status=status, newest=limit)
     if not entries:
-        return [], case_id is None or institute(engine, case_id) is not None
-    return [{name: getattr(e, name) for name in _MAIL_FIELDS} for e in entries], True
+        return [], case_id is None or institute(engine, case_id) is not None, 0
+    rows = [{name: getattr(e, name) for name in _MAIL_FIELDS} for e in entries]
+    # Counted only when the list may have been cut: a count reads the whole outbox.
+    total = outbox_size(engine, case_id=case_id, status=status) if len(rows) == limit else len(rows)
+    return rows, True, total
 
 
 _MAIL_FIELDS = (

@@ -158,6 +158,49 @@ def test_the_outbox_of_a_case_lists_its_mail_oldest_first_with_its_status(case: 
     assert result.stdout.splitlines()[-1] == "5 mail(s): 3 pending, 1 sent, 1 failed"
 
 
+def test_limit_lists_the_newest_mails_oldest_first_and_says_what_it_left_out(
+    case: Script,
+) -> None:
+    everything = mail(case.case_id).rows()
+
+    result = mail(case.case_id, "--limit", "2")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.rows() == everything[-2:]
+    assert result.stdout.splitlines()[-1] == (
+        "the newest 2 of 5 mails: 2 pending; --limit 5 shows them all"
+    )
+    whole = mail(case.case_id, "--limit", "5")
+    assert whole.rows() == everything
+    assert whole.stdout.splitlines()[-1] == "5 mail(s): 3 pending, 1 sent, 1 failed"
+
+
+def test_limit_cuts_the_json_too_and_warns_on_stderr(registry: Registry, case: Script) -> None:
+    other = new_case()
+    registry.record(other, "created")
+    everything = json.loads(mail("--json").stdout)
+    assert len(everything) == 6
+
+    result = mail("--json", "--limit", "4")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == everything[-4:]
+    assert result.stderr == "warning: the newest 4 of 6 mails; --limit 6 gives them all\n"
+    pending = mail("--json", "--status", "pending", "--limit", "3")
+    assert [m["case_id"] for m in json.loads(pending.stdout)] == [case.case_id] * 2 + [
+        other.case_id
+    ]
+    assert "the newest 3 of 4 mails" in pending.stderr
+
+
+def test_a_limit_below_one_is_refused(registry: Registry) -> None:
+    result = mail("--limit", "0")
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--limit'" in result.stderr
+    assert "greater than or equal to 1" in result.stderr
+
+
 def test_mail_nobody_can_receive_is_listed_with_the_reason(registry: Registry) -> None:
     jizhou = new_case("jizhou")
     registry.record(jizhou, "created")

@@ -86,3 +86,22 @@ async def test_the_audit_trail_spans_every_workflow_run_of_a_case(
     assert last.reason == "public notice closed without objection"
     assert registry_read.event(engine, designation.key) == last
     assert registry_read.audit_trail(engine, "unknown") == []
+
+
+async def test_the_outbox_gives_its_newest_mails_oldest_first_and_counts_them_all(
+    engine: Engine, settings: Settings
+) -> None:
+    first, second = designated("m1", "binhai", "ai"), designated("m2", "nankai", "ai")
+    await run(engine, settings, first.records + second.records)
+    everything = registry_read.outbox(engine)
+    assert len(everything) > 10
+
+    newest = registry_read.outbox(engine, newest=4)
+
+    assert [m.key for m in newest] == [m.key for m in everything[-4:]]
+    assert registry_read.outbox_size(engine) == len(everything)
+    of_first = registry_read.outbox(engine, case_id="m1")
+    assert registry_read.outbox_size(engine, case_id="m1") == len(of_first)
+    assert registry_read.outbox(engine, case_id="m1", newest=1)[0].key == of_first[-1].key
+    assert registry_read.outbox_size(engine, status="sent") == 0
+    assert registry_read.outbox(engine, status="pending", newest=len(everything) + 5) == everything
