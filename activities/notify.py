@@ -141,7 +141,7 @@ class NotificationActivities:
             )
             if not batch:
                 return delivered
-            sent, retry_later = await self._send_batch(batch, token)
+            sent, retry_later = await self.send_batch(batch, token)
             delivered += sent
             if retry_later:
                 raise TransportUnavailable(
@@ -151,7 +151,7 @@ class NotificationActivities:
             if len(batch) < self.batch_size:
                 return delivered
 
-    async def _send_batch(
+    async def send_batch(
         self, batch: list[Outgoing], token: str, server: SmtpTransport | None = None
     ) -> tuple[int, list[str]]:
         """Send a claimed batch through the mail server; returns (sent, temporary problems).
@@ -244,7 +244,7 @@ class NotificationActivities:
         Each batch is claimed, written and recorded in one transaction: with no server to wait
         for, a short lock held while writing a few files costs less than a second transaction
         (a commit was the largest CPU cost of a delivery). The outcome is recorded as by
-        :meth:`_send_batch`: a batch stopped by an error (a full disk) records what was written,
+        :meth:`send_batch`: a batch stopped by an error (a full disk) records what was written,
         leaves the rest pending for the retry, and raises. A deliverer dying mid-batch leaves its
         rows pending rather than leased; files it wrote are written again, with the same bytes.
         """
@@ -493,7 +493,7 @@ class Deliverer:
                 batch = await blocking(outbox.engine, outbox.claim, None, token)
                 if not batch:
                     break
-                sent, retry_later = await outbox._send_batch(batch, token, server)
+                sent, retry_later = await outbox.send_batch(batch, token, server)
                 delivered += sent
                 if retry_later:
                     log.warning(
