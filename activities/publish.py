@@ -13,17 +13,16 @@ writes the same bytes; a file is rewritten only when its content changes, and th
 ``publications`` table remembers since when each page holds its current content.
 Every call also refreshes the index and the registry, which any publication may change.
 
-Cases do not publish: ``record_event`` queues the event in ``pages_due`` in its own transaction,
-and each worker runs a :class:`Publisher` that publishes everything due in one pass every
-``IDRI_PUBLISH_INTERVAL`` seconds. A page is rendered once however many events changed it (a
-batch of approvals, a registry of 10,000 institutes), and no case waits for a page. The registry
-page keeps each institute's row, rendered once, for as long as the row shows the same data.
+``record_event`` queues an event that changes a page in ``pages_due``, in the event's own
+transaction; the case then runs the ``publish`` activity for it, which takes it off the queue.
+``publish_queued`` publishes whatever is still queued (the events of cases that ran before the
+``outbox-by-activities`` patch left their pages to a publisher beside the worker); the daily
+evaluation sweep runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import json
@@ -32,8 +31,7 @@ import os
 import re
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -58,7 +56,6 @@ from activities.templates import (
     page_environment,
     parse_moment,
 )
-from idri.settings import Settings
 from models.records import ActivityName, PublicationRequest
 from models.time import cst_date
 
@@ -87,33 +84,28 @@ class Page:
 class PublicationActivities:
     """Writes the public notice, registry and delisting pages with their JSON twins."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, *, publish_dir: Path, bureau_email: str) -> None:
         self.engine = engine
-        self.settings = settings
-        self._rendered: dict[str, tuple[dict[str, Any], list[Page]]] = {}
-        """The last pages rendered under each stem, with the data they were rendered from: a
-        pass re-renders a page (a registry of 10,000 rows) only when its data changed."""
-        self._remembered: dict[str, str] = {}
-        """Digest of each page as this process last recorded it in ``publications``."""
-        self._registry_rows: dict[tuple[object, ...], Markup] = {}
-        """The rows of the last registry page rendered, by what each shows (``_row_key``): a
-        new registry page renders only the rows of institutes added or changed since. Rebuilt
-        from the rows of each render, so it holds no row of an institute that left the registry."""
-
-    @property
-    def publish_dir(self) -> Path:
-        return self.settings.publish_dir or self.settings.data_dir / "public"
+        self.publish_dir = publish_dir
+        self.bureau_email = bureau_email
+        """Where objections go: named on the notice pages."""
 
     @activity.defn(name=ActivityName.PUBLISH)
     async def publish(self, request: PublicationRequest) -> None:
         """Regenerate the pages ``request`` changes (plus the index and the registry)."""
         await asyncio.to_thread(self.publish_sync, request)
 
+    @activity.defn(name=ActivityName.PUBLISH_QUEUED)
+    async def publish_queued(self) -> int:
+        """Publish every event still queued in ``pages_due``; the number published."""
+        return await asyncio.to_thread(self.publish_due)
+
     def publish_sync(self, request: PublicationRequest) -> list[str]:
         """The activity's body; returns the paths whose content changed."""
         with self._turn():
             view = _PassView(self.engine)
-            return self._publish(view, self._pages_of(view, request, {}), done=[])
+            pages = self._pages_of(view, request, {})
+            return self._publish(view, pages, done=[request.event_key])
 
     def publish_due(self) -> int:
         """Publish the pages of every event queued in ``pages_due``; the number published.
@@ -173,20 +165,10 @@ class PublicationActivities:
         off the queue; the paths whose content changed."""
         pages = [*self.registry_pages(view), *self.index_pages(view), self.stylesheet(), *pages]
         changed = self._write(pages)
-        # A page this process recorded with the same content, and found unchanged on disk, is
-        # recorded already; another publisher writing something else would have changed the file.
-        unchanged = {p.path for p in pages} - set(changed)
-        recorded = {p.path: hashlib.sha256(p.content).hexdigest() for p in pages}
-        to_record = [
-            p
-            for p in pages
-            if not (p.path in unchanged and self._remembered.get(p.path) == recorded[p.path])
-        ]
         with write_session(self.engine) as session:
-            self._remember(session, to_record)
+            self._remember(session, pages)
             if done:
                 session.exec(delete(PageDueRow).where(col(PageDueRow.event_key).in_(done)))
-        self._remembered.update(recorded)
         return changed
 
     def _pages_of(
@@ -253,7 +235,7 @@ class PublicationActivities:
             "notice_start": start,
             "notice_end": end,
             "notice_last_day": last_day(end),
-            "objections_to": self.settings.bureau_email,
+            "objections_to": self.bureau_email,
             "institutes": entries,
         }
         context = {"start": start, "end": end, "institutes": entries}
@@ -275,33 +257,8 @@ class PublicationActivities:
         ]
         national = sum(1 for i in registry if i.level == "national")
         data = {"kind": "registry", "count": len(entries), "institutes": entries}
-
-        def context() -> dict[str, Any]:
-            # Only when the page is rendered: the usual pass finds the registry unchanged.
-            return {"rows": self._rows_of(entries), "national_count": national}
-
+        context = {"rows": [registry_row(entry) for entry in entries], "national_count": national}
         return self._html_and_json("registry", "registry", context, data)
-
-    def _rows_of(self, entries: list[dict[str, Any]]) -> list[Markup]:
-        """The registry page's row of each entry, from the last render's rows where it can.
-
-        Rendering 10,000 rows in the page template was most of a pass; a row, less its running
-        number, depends only on its entry, so the page now numbers rows rendered once each.
-        """
-        last = self._registry_rows
-        rows: dict[tuple[object, ...], Markup] = {}
-        ordered: list[Markup] = []
-        for entry in entries:
-            key = _row_key(entry)
-            row = rows.get(key)
-            if row is None:
-                row = last.get(key)
-            if row is None:
-                row = registry_row(entry)
-            rows[key] = row
-            ordered.append(row)
-        self._registry_rows = rows
-        return ordered
 
     def delisting_pages(self, view: _PassView, case_id: str) -> list[Page]:
         item = view.institutes.get(case_id)
@@ -353,19 +310,9 @@ class PublicationActivities:
         return Page("style.css", "index", css)
 
     def _html_and_json(
-        self,
-        stem: str,
-        kind: str,
-        context: dict[str, Any] | Callable[[], dict[str, Any]],
-        data: dict[str, Any],
+        self, stem: str, kind: str, context: dict[str, Any], data: dict[str, Any]
     ) -> list[Page]:
-        """The HTML and JSON pages of ``data``; ``context`` (or what it returns, when a page costs
-        something to prepare) is what the template shows."""
-        last = self._rendered.get(stem)
-        if last is not None and last[0] == data:
-            return last[1]
-        if callable(context):
-            context = context()
+        """The HTML and JSON pages of ``data``; ``context`` is what the template shows."""
         depth = stem.count("/")
         html = (
             page_environment()
@@ -373,18 +320,15 @@ class PublicationActivities:
             .render(
                 root="../" * depth,
                 json_name=f"{stem.rpartition('/')[2]}.json",
-                bureau_email=self.settings.bureau_email,
+                bureau_email=self.bureau_email,
                 **context,
             )
         )
-        # One line: with ``indent`` the json module encodes in Python, not C (a third of a pass).
         as_json = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_jsonable)
-        pages = [
+        return [
             Page(f"{stem}.html", kind, html.encode()),
             Page(f"{stem}.json", kind, (as_json + "\n").encode()),
         ]
-        self._rendered[stem] = (data, pages)
-        return pages
 
     # --- Writing ----------------------------------------------------------------------------
 
@@ -421,7 +365,7 @@ class PublicationActivities:
 
 class _PassView:
     """What one pass reads from the registry, each list read once: a pass renders several pages
-    from the same lists (a batch of 500 approvals was 500 queries for its notice alone)."""
+    from the same lists."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -445,66 +389,11 @@ class _PassView:
         return registry_read.in_registry(self.institutes.values())
 
 
-class Publisher:
-    """Publishes the pages due, every ``interval`` seconds, until stopped (run by each worker).
-
-    Several workers may run one each: they take turns (``_turn``), and a pass finds nothing
-    left by the one before. A pass that fails (the registry down) is retried at the next
-    interval; the queue is in the registry, so a worker that dies leaves nothing unpublished.
-
-    A pass re-renders the registry and the index, which grow with the registry (10,000
-    institutes make a page of 10,000 rows): after a pass that took ``t`` seconds of CPU, the next
-    waits at least ``SHARE`` × ``t``, so publishing never takes more than a fifth of a core
-    however large the registry, and pages lag by a few passes' time at worst.
-    """
-
-    SHARE = 4
-    """Wait this many times as long as the last pass worked."""
-
-    def __init__(self, pages: PublicationActivities, interval: float) -> None:
-        self.pages = pages
-        self.interval = interval
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            worked = 0.0
-            try:
-                # A pass in progress when the worker stops finishes in its thread: its
-                # transaction either commits with the pages written or leaves them due.
-                worked = await asyncio.to_thread(self._timed_pass)
-            except Exception:
-                log.exception("publishing the pages due failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(self.interval, self.SHARE * worked))
-
-    def _timed_pass(self) -> float:
-        """One pass; the CPU seconds it took (this thread's, not the worker's other work)."""
-        started = time.thread_time()
-        self.pages.publish_due()
-        return time.thread_time() - started
-
-
 def registry_row(entry: dict[str, Any]) -> Markup:
     """An institute's row of the registry page, escaped, less its running number (its place)."""
     template = page_environment().get_template("pages/_registry_row.html.j2")
     row: Markup = template.module.row(entry)  # type: ignore[attr-defined]  # the file's macro
     return row
-
-
-def _row_key(entry: dict[str, Any]) -> tuple[object, ...]:
-    """Everything ``registry_row`` shows of an entry: equal keys make the same row. The day is
-    shown from ``designated_at``, an instant, so one instant in any time zone is one key."""
-    district, direction, level = entry["district"], entry["direction"], entry["level"]
-    return (
-        entry["organisation"],
-        district["zh"],
-        district["en"],
-        direction["zh"],
-        direction["en"],
-        level["zh"],
-        level["en"],
-        entry["designated_at"],
-    )
 
 
 def _notice_start(approval: TrailEntry) -> datetime:

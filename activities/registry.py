@@ -6,25 +6,24 @@ the event creates, and the outbox rows of its recipients. The audit row's key
 (a retry after a lost response, a replay, a concurrent duplicate) the call changes nothing else, so
 every event leaves exactly one set of rows however often it runs.
 
-The database calls block: the activity runs them through ``activities.db.blocking`` (on the
-event loop for SQLite, on writer threads for PostgreSQL). The outbox's mail is sent by the
-worker's deliverer, which the activity wakes when it wrote some (:func:`waking_on_mail`).
+The database calls block: the activity runs them in a thread. The outbox's mail is sent by the
+``deliver_notifications`` activity and the queued pages by ``publish``, both scheduled by the case
+after this one (``activities/notify.py``, ``activities/publish.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
-from activities.db import StatementWriter, blocking, insert_ignoring, write_statements
+from activities.db import insert_ignoring, write_transaction
 from activities.mailer import message_id, render
 from activities.tables import (
     EvaluationRow,
@@ -37,7 +36,6 @@ from activities.tables import (
     utcnow,
 )
 from activities.templates import parse_moment
-from idri.settings import Settings, get_settings
 from models.case import Stage
 from models.notifications import publication_for
 from models.records import ActivityName, EventRecord, Recipient
@@ -53,31 +51,38 @@ EVALUATION_RESULTS = {
 """Events that write an ``evaluations`` row, and the result they record."""
 
 
+@dataclass(frozen=True)
+class Mailboxes:
+    """Who mail goes to when a recipient has no address of its own, and who it comes from."""
+
+    mail_from: str
+    bureau: str | None = None
+    districts: dict[str, str] = field(default_factory=dict)
+    """District code → the district officer's mailbox."""
+
+
 class RegistryActivities:
     """The registry's write side. Register ``record_event`` as a bound method on the worker."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
-        """``settings`` gives the district and bureau mailboxes (default: read from the env)."""
+    def __init__(self, engine: Engine, mailboxes: Mailboxes) -> None:
         self.engine = engine
-        self.settings = settings or get_settings()
+        self.mailboxes = mailboxes
 
     @activity.defn(name=ActivityName.RECORD_EVENT)
     async def record_event(self, record: EventRecord) -> None:
         """Write ``record`` with its notifications; a second call with the same key is a no-op."""
-        if await blocking(self.engine, self.record_sync, record) and record.recipients:
-            for wake in _MAIL_WRITTEN:
-                wake()
+        await asyncio.to_thread(self.record_sync, record)
 
     def record_sync(self, record: EventRecord) -> bool:
         """The activity's body; True when this call wrote the event, False if it already was."""
         now = utcnow()
         # Everything is computed before the transaction opens: SQLite's write lock is held only
-        # to write, and the rows go out as parameters of statements built once (``_statements``).
+        # to write.
         mails = [self.outbox_row(record, recipient, now) for recipient in record.recipients]
         evaluation = _evaluation_values(record)
         statements = _statements(self.engine.dialect.name)
-        with write_statements(self.engine) as conn:
-            if not conn.execute(statements.event, _event_values(record, now)).rows:
+        with write_transaction(self.engine) as conn:
+            if conn.execute(statements.event, _event_values(record, now)).first() is None:
                 return False  # already recorded: a retry, a replay or a concurrent duplicate
             conn.execute(statements.institute, _institute_values(record, now))
             if evaluation is not None:
@@ -87,7 +92,7 @@ class RegistryActivities:
                 conn.execute(statements.notifications, mails)
             page = publication_for(record.event, record.from_stage.value, record.to_stage.value)
             if page is not None:
-                # Queued with the event, published by the worker's publisher (activities.publish).
+                # Queued with the event: the case's ``publish`` activity takes it off the queue.
                 conn.execute(
                     statements.page_due,
                     {
@@ -104,11 +109,11 @@ class RegistryActivities:
         if recipient.email:
             return recipient.email, None
         if recipient.role == "bureau":
-            if self.settings.bureau_email:
-                return self.settings.bureau_email, None
+            if self.mailboxes.bureau:
+                return self.mailboxes.bureau, None
             return None, "no bureau mailbox configured (IDRI_BUREAU_EMAIL)"
         if recipient.role == "district":
-            address = self.settings.district_emails.get(district)
+            address = self.mailboxes.districts.get(district)
             if address:
                 return address, None
             return None, f"no mailbox for district {district!r} (IDRI_DISTRICT_EMAILS)"
@@ -121,7 +126,7 @@ class RegistryActivities:
         """The outbox row telling ``recipient`` about ``record``, with its rendered mail."""
         address, problem = self.address_of(recipient, record.snapshot.district)
         key = f"{record.key}/{recipient.role}/{address or recipient.name or '-'}"
-        mail = render(record, recipient, bureau_email=self.settings.bureau_email)
+        mail = render(record, recipient, bureau_email=self.mailboxes.bureau or "")
         return {
             "key": key,
             "event_key": record.key,
@@ -136,23 +141,8 @@ class RegistryActivities:
             "attempts": 0,
             "last_error": problem,
             "created_at": now,
-            "message_id": message_id(key, self.settings.mail_from),
+            "message_id": message_id(key, self.mailboxes.mail_from),
         }
-
-
-_MAIL_WRITTEN: list[Callable[[], None]] = []
-"""Called on the event loop after ``record_event`` wrote mail to the outbox (see below)."""
-
-
-@contextmanager
-def waking_on_mail(wake: Callable[[], None]) -> Iterator[None]:
-    """Call ``wake`` whenever ``record_event`` writes mail in this process, until the block
-    ends: the worker's deliverer sends it within moments instead of at its next look."""
-    _MAIL_WRITTEN.append(wake)
-    try:
-        yield
-    finally:
-        _MAIL_WRITTEN.remove(wake)
 
 
 def _event_values(record: EventRecord, now: datetime) -> dict[str, object]:
@@ -200,15 +190,12 @@ _INSTITUTE_KEPT = frozenset(
 )
 """Columns an event's snapshot does not overwrite: the key, the first delisting time, and what
 the case's survey fixed when it was created (its first event writes them). SQLite rewrites an
-index entry for every column an upsert sets, changed or not: leaving out the survey's columns
-keeps the district's and the direction's index pages out of every event's transaction (15 to
-13 pages written per event)."""
+index entry for every column an upsert sets, changed or not: the survey's columns are left out."""
 
 
 @dataclass(frozen=True)
 class _Statements:
-    """The statements of ``record_event`` for one dialect; executed with parameters only, so
-    SQLAlchemy compiles each once and no ORM object is built."""
+    """The statements of ``record_event`` for one dialect, built once; executed with parameters."""
 
     event: Any
     institute: Any
@@ -292,7 +279,7 @@ def _evaluation_values(record: EventRecord) -> dict[str, object] | None:
     }
 
 
-def _write_objection(conn: StatementWriter, statements: _Statements, record: EventRecord) -> None:
+def _write_objection(conn: Connection, statements: _Statements, record: EventRecord) -> None:
     details = record.details
     given = details.get("objection_id")
     number = int(given) if given and given.isdigit() else None

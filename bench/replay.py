@@ -39,7 +39,7 @@ async def histories(root: Path) -> dict[str, WorkflowHistory]:
         )
         from idri.client import connect
         from idri.settings import get_settings
-        from worker import build_worker
+        from idri.worker import build_worker
 
         settings = get_settings()
         client = await connect(settings)

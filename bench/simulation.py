@@ -59,7 +59,7 @@ async def _register(client: Client) -> None:
 
 async def ten_year_case(env: WorkflowEnvironment, data_dir: Path) -> tuple[int, str]:
     """Drive one case for ten simulated years; return (evaluations, final stage)."""
-    from worker import build_worker
+    from idri.worker import build_worker
 
     settings = Settings(data_dir=data_dir, task_queue=f"bench-sim-{uuid.uuid4().hex[:6]}")
     client = env.client

@@ -28,7 +28,7 @@ async def serve() -> None:
     from bench.matched import MatchedBaselineWorkflow
     from idri.client import connect
     from idri.settings import get_settings
-    from worker import build_worker, settle_heap
+    from idri.worker import build_worker, settle_heap
 
     settings = get_settings()
     # The sandbox imports the baselines' modules anew for every run, as it does the real

@@ -7,6 +7,7 @@ The workflow never reads these directly: periods that decide deadlines reach a c
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.case import Policy
+
+_POLICY = Policy()
+"""The periods' defaults are the policy's own: stated once, in ``models/case.py``."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -49,31 +55,31 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
 
     # --- The round --------------------------------------------------------------------------
-    round_deadline_month: int = Field(4, ge=1, le=12)
-    round_deadline_day: int = Field(30, ge=1, le=31)
-    reminder_lead_days: list[int] = [30, 7, 1]
+    round_deadline_month: int = Field(_POLICY.round_deadline_month, ge=1, le=12)
+    round_deadline_day: int = Field(_POLICY.round_deadline_day, ge=1, le=31)
+    reminder_lead_days: list[int] = _POLICY.reminder_lead_days
     """Days before the round deadline on which not-yet-recommended cases are reminded."""
-    max_missed_rounds: int = Field(2, ge=1)
+    max_missed_rounds: int = Field(_POLICY.max_missed_rounds, ge=1)
     """A case never recommended lapses after this many round deadlines pass."""
 
     # --- Periods ----------------------------------------------------------------------------
-    notice_working_days: int = Field(5, ge=1, le=60)
+    notice_working_days: int = Field(_POLICY.notice_working_days, ge=1, le=60)
     """The public notice (公示) period in Chinese working days."""
     notice_period_override: str | None = None
     """A duration such as ``20s`` that replaces the working-day notice period (demos, e2e)."""
-    review_period_days: int = Field(90, ge=1)
+    review_period_days: int = Field(_POLICY.review_period_days, ge=1)
     """Expert review is overdue this many days after it starts."""
-    investigation_period_days: int = Field(30, ge=1)
+    investigation_period_days: int = Field(_POLICY.investigation_period_days, ge=1)
     """An objection investigation is overdue after this many days."""
-    evaluation_interval_years: int = Field(3, ge=1)
+    evaluation_interval_years: int = Field(_POLICY.evaluation_interval_years, ge=1)
     """Tracking evaluation every N years, from designation or the last evaluation."""
-    evaluation_open_window_days: int = Field(90, ge=0)
+    evaluation_open_window_days: int = Field(_POLICY.evaluation_open_window_days, ge=0)
     """An evaluation may be opened this many days before it is due."""
-    evaluation_period_days: int = Field(60, ge=1)
+    evaluation_period_days: int = Field(_POLICY.evaluation_period_days, ge=1)
     """An opened evaluation is overdue after this many days without a result."""
-    rectification_period_days: int = Field(180, ge=1)
+    rectification_period_days: int = Field(_POLICY.rectification_period_days, ge=1)
     """Default rectification deadline when the evaluation does not set one."""
-    national_min_stable_years: int = Field(2, ge=0)
+    national_min_stable_years: int = Field(_POLICY.national_min_stable_years, ge=0)
     """Stable operation needed (from designation) before a national recommendation."""
 
     # --- Schedules: the annual round and the evaluation sweep (idri/schedules.py) -------------
@@ -115,22 +121,8 @@ class Settings(BaseSettings):
     bureau_email: str = "bureau@gxj.tj.gov.cn"
     district_emails: dict[str, str] = {}
     """District code → the district officer's mailbox (JSON in ``IDRI_DISTRICT_EMAILS``)."""
-    delivery_interval: float = Field(10.0, gt=0, le=3600)
-    """Seconds between the worker's looks for mail when nothing wakes its deliverer
-    (``activities.notify.Deliverer``). A case that records mails wakes the deliverer of its own
-    worker; the looks find the rest: mails written by other processes, mails whose retry time
-    came, claims left by a worker that died."""
-    delivery_gather: float = Field(0.5, ge=0, le=60)
-    """Seconds a woken deliverer waits before its pass, gathering the mails of the events that
-    follow into it: a busy second's mails go out in one pass over one connection, not one pass
-    per event."""
     publish_dir: Path | None = None
     """Where the public pages are written; defaults to ``<data_dir>/public``."""
-    publish_interval: float = Field(10.0, gt=0, le=3600)
-    """Seconds between the worker's looks for pages due (one look publishes all of them). A
-    look re-renders the registry and the index, which grow with the registry: a page a few
-    seconds late costs nobody anything, a look every second cost the worker a tenth of a core
-    while cases were being approved."""
 
     # --- Encryption of case data in Temporal (see idri/codec.py) -----------------------------
     encryption_keys: dict[str, str] = {}
@@ -161,6 +153,15 @@ class Settings(BaseSettings):
     @property
     def notice_override(self) -> timedelta | None:
         return parse_duration(self.notice_period_override) if self.notice_period_override else None
+
+    def policy(self) -> Policy:
+        """The periods in force, as the ``load_policy`` activity hands them to a case."""
+        override = self.notice_override
+        given = {f.name: getattr(self, f.name) for f in fields(Policy) if hasattr(self, f.name)}
+        given["reminder_lead_days"] = sorted(set(self.reminder_lead_days), reverse=True)
+        return Policy(
+            **given, notice_override_seconds=override.total_seconds() if override else None
+        )
 
     @property
     def registry_url(self) -> str:

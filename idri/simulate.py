@@ -204,7 +204,7 @@ class _Simulation:
 
     async def run(self, *, years: int, cases: int, tick: timedelta) -> SimulationResult:
         from activities.db import create_registry_engine
-        from worker import build_worker
+        from idri.worker import build_worker
 
         start = await self.env.get_current_time()
         first_round = round_year_for(start)

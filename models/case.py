@@ -332,6 +332,9 @@ class CaseState:
     history_dropped: int = 0
     """Older history entries not carried across continue-as-new (the registry keeps them all)."""
     warnings: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)
+    """Events whose mail was still going out when the last run continued as new: this run
+    delivers them (the case never waits for a mail server to move on)."""
 
     @property
     def case_id(self) -> str:

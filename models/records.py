@@ -117,3 +117,4 @@ class ActivityName:
     RECORD_EVENT = "record_event"
     DELIVER_NOTIFICATIONS = "deliver_notifications"
     PUBLISH = "publish"
+    PUBLISH_QUEUED = "publish_queued"

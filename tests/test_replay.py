@@ -18,8 +18,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from idri.codec import STRICT_CONVERTER
+from idri.worker import WORKFLOWS
 from models.records import ActivityName
-from worker import WORKFLOWS
 from workflows.institute import MAIL_BY_WORKER, PAGES_BY_WORKER
 
 ROOT = Path(__file__).parent / "histories"

@@ -3,8 +3,8 @@
 The workflow owns the case's state and its timers; ``models.lifecycle`` decides what may follow
 what. Every operator action is an update whose validator refuses, before anything reaches
 history, an action the stage does not allow or an input that is wrong. Side effects (the
-registry with its outbox, the calendar) are activities called by name; the worker sends the
-outbox's mail and publishes the pages the registry queues, so no case waits for either.
+registry with its outbox, the mail, the public pages, the calendar) are activities called by
+name; mail and pages run beside the case, so no operator waits for a mail server.
 
 Determinism: no clock but ``workflow.now()``, no I/O, no randomness. Periods come from the
 ``load_policy`` activity and the notice window from the ``notice_period`` activity, so a replay
@@ -23,8 +23,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-# The sandbox passes each ``from models.x import ...`` through on its own, for every run it starts
-# (about 60 µs each); ``from models import x`` finds the modules on the package it passed once.
 with workflow.unsafe.imports_passed_through():
     from models import catalog, deadlines, lifecycle, notifications, permissions, records, search
     from models.case import (
@@ -73,6 +71,13 @@ MAIL_BY_WORKER = "mail-by-worker"
 """Patch: runs from this version on leave their mail to the worker's deliverer, which sends what
 the registry wrote to the outbox with the event, batched across cases, instead of a
 ``deliver_notifications`` activity per event. Earlier runs replay as they ran."""
+
+OUTBOX_BY_ACTIVITIES = "outbox-by-activities"
+"""Patch: runs from this version on send each event's mail with a ``deliver_notifications``
+activity and publish its pages with a ``publish`` activity again; the worker runs nothing beside
+its workflows and activities. The SDK decides a patch once per run, so a run that began under
+``pages-by-worker``/``mail-by-worker`` keeps leaving both to the queues until it continues as new;
+the daily evaluation sweep empties those queues (``workflows/schedules.py``)."""
 
 HISTORY_CARRIED = 200
 """History entries carried across continue-as-new; the registry's audit trail keeps them all."""
@@ -143,6 +148,12 @@ class InstituteWorkflow:
         self._cycle_completed = False
         """The case reached ``designated`` in this run: a new evaluation cycle begins."""
         self._deliveries: list[asyncio.Task[Any]] = []
+        """Mail deliveries and pages of runs from before ``OUTBOX_BY_ACTIVITIES``: awaited before
+        the run ends."""
+        self._mail: dict[str, asyncio.Task[Any]] = {}
+        """This run's mail deliveries, by event key: those still going out when the run
+        continues as new are handed to the next run, which delivers them."""
+        self._pages: list[asyncio.Task[Any]] = []
         self._search_values: search.Values | None = None
         """The search attributes as last upserted in this run (an upsert is a history event)."""
 
@@ -170,6 +181,9 @@ class InstituteWorkflow:
                 await self._record("created", SYSTEM, "candidate recorded")
         else:
             self._publish_search_attributes(self.status())
+            for key in self._case.undelivered:
+                self._deliver(key, "mail of the last run")
+            self._case.undelivered = []
         while not self._case.stage.terminal and not self._time_to_continue():
             deadline = deadlines.next_deadline(self._case, self._policy)
             seen = self._version
@@ -184,18 +198,21 @@ class InstituteWorkflow:
                 )
             except TimeoutError:
                 await self._on_deadline(deadline, seen)
-        # Runs from before MAIL_BY_WORKER send their mails before they end; a delivery that
-        # failed for good stays pending in the outbox (the worker's deliverer sends it later).
+        # Runs from before OUTBOX_BY_ACTIVITIES send their mails before they end; a delivery
+        # that failed for good stays pending in the outbox (the daily sweep sends it later).
         for failure in await asyncio.gather(*self._deliveries, return_exceptions=True):
             if isinstance(failure, BaseException):
                 workflow.logger.warning("notification delivery failed: %s", failure)
         # An update accepted while the mails went out finishes (and its own mails are sent)
         # before the run ends; its result is carried into the next run.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await asyncio.gather(*self._deliveries, *self._pages, return_exceptions=True)
         if self._case.stage.terminal:
+            # The last run: nobody would deliver what is still going out.
+            await asyncio.gather(*self._mail.values(), return_exceptions=True)
             return self.status()
         carried = self._case.compact(HISTORY_CARRIED)
+        carried.undelivered = [key for key, task in self._mail.items() if not task.done()]
         workflow.continue_as_new(InstituteInput(self._case.survey, carried=carried))
 
     def _time_to_continue(self) -> bool:
@@ -320,14 +337,14 @@ class InstituteWorkflow:
             recipients=notifications.recipients_for(event, case, expert),
             details=details or {},
         )
-        # The Web UI's timeline names each event by this summary. The policy and the notice
-        # period go without one (and so did the mail deliveries of earlier runs), their
-        # activity names say it all: every summary is a payload the SDK converts and visits
-        # three times per workflow task (measured at half a millisecond each).
+        # The Web UI's timeline names each event by this summary.
         await workflow.execute_activity(
             records.ActivityName.RECORD_EVENT, record, summary=f"registry: {event}", **DURABLE
         )
-        if record.recipients and not workflow.patched(MAIL_BY_WORKER):
+        by_activities = workflow.patched(OUTBOX_BY_ACTIVITIES)
+        if record.recipients and by_activities:
+            self._deliver(record.key, f"mail: {event}")
+        elif record.recipients and not workflow.patched(MAIL_BY_WORKER):
             self._deliveries = [t for t in self._deliveries if not t.done()]
             self._deliveries.append(
                 asyncio.create_task(
@@ -339,7 +356,19 @@ class InstituteWorkflow:
                 )
             )
         publication = notifications.publication_for(event, from_stage, to_stage)
-        if publication and not workflow.patched(PAGES_BY_WORKER):
+        if publication and by_activities:
+            self._pages = [t for t in self._pages if not t.done()]
+            self._pages.append(
+                asyncio.create_task(
+                    workflow.execute_activity(
+                        records.ActivityName.PUBLISH,
+                        records.PublicationRequest(record.key, publication, case.case_id),
+                        summary=f"publish {publication}",
+                        **DURABLE,
+                    )
+                )
+            )
+        elif publication and not workflow.patched(PAGES_BY_WORKER):
             await workflow.execute_activity(
                 records.ActivityName.PUBLISH,
                 records.PublicationRequest(record.key, publication, case.case_id),
@@ -352,6 +381,19 @@ class InstituteWorkflow:
         status = self.status()
         self._publish_search_attributes(status)
         return status
+
+    def _deliver(self, event_key: str, summary: str) -> None:
+        """Send the mail of one event beside the case: a mail server that is down for hours
+        holds up neither the case nor its operators (the retry policy waits it out)."""
+        self._mail = {key: task for key, task in self._mail.items() if not task.done()}
+        self._mail[event_key] = asyncio.create_task(
+            workflow.execute_activity(
+                records.ActivityName.DELIVER_NOTIFICATIONS,
+                records.DeliveryRequest(event_key),
+                summary=summary,
+                **DELIVERY,
+            )
+        )
 
     def _publish_search_attributes(self, status: CaseStatus) -> None:
         """Keep the Web UI's filters and the case's current details in step with the case."""

@@ -6,8 +6,9 @@
   Each case already reminds its own applicant and district and lapses on its own
   (``workflows/institute.py``); this workflow does the district and bureau summaries.
 - :class:`EvaluationSweepWorkflow` (schedule ``idri-evaluation-sweep``, daily): opens the
-  evaluation of every designated institute whose evaluation is due, page by page, then reports
-  what is overdue to the bureau.
+  evaluation of every designated institute whose evaluation is due, page by page, reports what
+  is overdue to the bureau, then sends any mail and publishes any page still waiting in the
+  registry's queues.
 
 Workflow code imports only ``models/`` and the SDK; finding cases, opening evaluations and
 writing the outbox are activities (``activities/schedules.py``), called by name.
@@ -46,6 +47,11 @@ with workflow.unsafe.imports_passed_through():
         SweepTotals,
     )
     from models.time import round_deadline, round_year_for
+
+SWEEP_EMPTIES_QUEUES = "sweep-empties-queues"
+"""Patch: sweeps from this version on end by delivering every mail still pending and publishing
+every page still queued: cases that began before the ``outbox-by-activities`` patch leave theirs
+to the queues until they continue as new, and a delivery that failed for good is tried again."""
 
 QUICK: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=10),
@@ -199,4 +205,14 @@ class EvaluationSweepWorkflow:
         )
         if overdue.queued:
             await _deliver(overdue.key, "mail: the sweep's report")
+        if workflow.patched(SWEEP_EMPTIES_QUEUES):
+            await workflow.execute_activity(
+                ActivityName.PUBLISH_QUEUED, summary="pages still queued", **SUMMARY
+            )
+            await workflow.execute_activity(
+                ActivityName.DELIVER_NOTIFICATIONS,
+                DeliveryRequest(None),
+                summary="mail still pending",
+                **DELIVERY,
+            )
         return SweepResult(as_of, totals, overdue)

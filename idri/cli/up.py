@@ -151,14 +151,13 @@ async def _serve(
 ) -> int:
     from idri.client import ensure_search_attributes
     from idri.schedules import install_schedules
-    from worker import build_worker, settle_heap
+    from idri.worker import build_worker
 
     await ensure_search_attributes(client)
     worker = build_worker(client, configured)
     async with worker:
         await install_schedules(client, configured)
         _banner(client, configured, server, codec)
-        settle_heap()
         code = 0
         while not stop.is_set():
             if server is not None and not server.running():

@@ -19,11 +19,10 @@ from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
 from activities.db import create_registry_engine, migrate
-from activities.notify import NotificationActivities
-from activities.registry import RegistryActivities
 from activities.tables import NotificationRow, table_of
 from idri.cli import build_app
 from idri.settings import Settings, get_settings
+from idri.worker import notification_activities, registry_activities
 from tests.registry.registry_builders import APPLICANT_EMAIL, Script
 
 runner = CliRunner()
@@ -40,7 +39,7 @@ class Registry:
     settings: Settings
 
     def record(self, script: Script, *events: str) -> None:
-        writer = RegistryActivities(self.engine, self.settings)
+        writer = registry_activities(self.engine, self.settings)
         for name in events:
             assert writer.record_sync(script.event(name))
 
@@ -115,7 +114,7 @@ def case(registry: Registry) -> Script:
     script = new_case()
     registry.record(script, "created", "submit_plan", "recommend")
     created, plan, recommend = (r.key for r in script.records)
-    files = NotificationActivities(registry.engine, registry.settings)
+    files = notification_activities(registry.engine, registry.settings)
     assert files.deliver_to_files(created, f"test-{uuid.uuid4()}") == 1
     with registry.engine.begin() as conn:
         conn.execute(
@@ -320,7 +319,7 @@ def test_an_unknown_status_is_refused_before_the_database_is_opened(registry: Re
 
 def test_the_registry_view_reads_the_same_database(registry: Registry) -> None:
     script = new_case()
-    writer = RegistryActivities(registry.engine, registry.settings)
+    writer = registry_activities(registry.engine, registry.settings)
     for record in [*script.to_public_notice(), script.designate()]:
         assert writer.record_sync(record)
 

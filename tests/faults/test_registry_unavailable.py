@@ -26,6 +26,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 
 from activities.db import read_session
 from activities.tables import NotificationRow
+from idri.worker import notification_activities, registry_activities
 from models.case import Level
 from tests.faults.checks import assert_recorded_exactly_once
 from tests.faults.conftest import Faults
@@ -192,8 +193,6 @@ async def test_a_delivery_cut_off_by_an_outage_is_finished_by_its_retry(
     from temporalio.testing import ActivityEnvironment
 
     from activities.db import create_registry_engine, migrate
-    from activities.notify import NotificationActivities
-    from activities.registry import RegistryActivities
     from idri.settings import Settings
     from models.case import Role, Stage
     from models.records import CaseSnapshot, DeliveryRequest, EventRecord, Recipient
@@ -237,8 +236,8 @@ async def test_a_delivery_cut_off_by_an_outage_is_finished_by_its_retry(
                 Recipient("bureau"),
             ],
         )
-        RegistryActivities(engine, settings).record_sync(record)
-        deliverer = NotificationActivities(engine, settings)
+        registry_activities(engine, settings).record_sync(record)
+        deliverer = notification_activities(engine, settings)
         first, retry = ActivityEnvironment(), ActivityEnvironment()
         retry.info = dataclasses.replace(retry.info, attempt=2)
 

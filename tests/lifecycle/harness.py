@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from idri.settings import Settings
+from idri.worker import build_worker
 from models.case import (
     Actor,
     CaseStatus,
@@ -42,7 +43,6 @@ from models.case import (
     SurveyRecord,
     Withdrawal,
 )
-from worker import build_worker
 from workflows.institute import InstituteWorkflow, workflow_id
 
 DISTRICT_OFFICER = Actor("王科长", Role.DISTRICT_OFFICER, "binhai")
@@ -237,7 +237,6 @@ class Harness:
 async def harness(
     env: WorkflowEnvironment, data_dir: Path, **overrides: Any
 ) -> AsyncIterator[Harness]:
-    overrides = {"publish_interval": 0.2, **overrides}  # pages within a test's patience
     settings = Settings(
         data_dir=data_dir, task_queue=f"idri-test-{uuid.uuid4().hex[:8]}", **overrides
     )
@@ -264,10 +263,10 @@ async def refused(call: Any) -> str:
 
 
 async def pages_published(settings: Settings, within: float = 15.0) -> None:
-    """Wait until the worker's publisher has published every page due (its queue is empty).
+    """Wait until every page due is published (the queue ``record_event`` fills is empty).
 
-    Cases leave their pages to the publisher (``activities.publish.Publisher``); a test that
-    reads a page waits for it here, which also proves the publisher runs beside the worker.
+    A case publishes its pages with a ``publish`` activity beside it; a test that reads a page
+    waits for it here.
     """
     from sqlalchemy import func
     from sqlmodel import select

@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 from activities import registry_read
 from activities.mailer import EmlTransport, Outgoing, message_id
 from activities.notify import NotificationActivities
-from activities.registry import RegistryActivities
 from idri.settings import Settings
+from idri.worker import notification_activities, registry_activities
 from models.records import DeliveryRequest, EventRecord
 from tests.smtp import SmtpServer
 
@@ -26,7 +26,7 @@ async def recorded_lifecycle(engine: Engine, settings: Settings, case_id: str) -
     """A case from survey to designation, recorded; returns its records."""
     script = Script(case_id)
     records = [*script.to_public_notice(), script.designate()]
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     for item in records:
         await ActivityEnvironment().run(activities.record_event, item)
     return records
@@ -48,7 +48,7 @@ async def test_without_smtp_each_mail_becomes_one_eml_file_once(
     await recorded_lifecycle(engine, settings, "e1")
     expected = pending(engine)
     assert expected > 10
-    activities = NotificationActivities(engine, settings)
+    activities = notification_activities(engine, settings)
 
     assert await deliver(activities) == expected
     files = sorted((settings.data_dir / "outbox").glob("*.eml"))
@@ -68,7 +68,7 @@ async def test_an_eml_file_is_readable_text_with_a_stable_message_id(
 ) -> None:
     records = await recorded_lifecycle(engine, settings, "e2")
     approve = next(r for r in records if r.event == "approve")
-    activities = NotificationActivities(engine, settings)
+    activities = notification_activities(engine, settings)
     await deliver(activities, approve.key)
 
     row = next(
@@ -91,7 +91,7 @@ async def test_smtp_delivers_each_mail_exactly_once(
     smtp_server.start()
     await recorded_lifecycle(engine, settings, "e3")
     expected = pending(engine)
-    activities = NotificationActivities(engine, smtp_server.settings(settings))
+    activities = notification_activities(engine, smtp_server.settings(settings))
 
     assert await deliver(activities) == expected
     assert await deliver(activities) == 0
@@ -114,7 +114,7 @@ async def test_concurrent_deliverers_send_each_mail_once(
     expected = pending(engine)
     # Small batches so the deliverers' claims interleave.
     deliverers = [
-        NotificationActivities(engine, smtp_server.settings(settings), batch_size=3)
+        notification_activities(engine, smtp_server.settings(settings), batch_size=3)
         for _ in range(4)
     ]
 
@@ -128,7 +128,7 @@ async def test_concurrent_deliverers_send_each_mail_once(
 async def test_mail_server_outage_holds_mails_then_sends_each_once(
     engine: Engine, settings: Settings, smtp_server: SmtpServer
 ) -> None:
-    activities = NotificationActivities(engine, smtp_server.settings(settings))
+    activities = notification_activities(engine, smtp_server.settings(settings))
     records = await recorded_lifecycle(engine, settings, "e5")
     expected = pending(engine)
 
@@ -159,7 +159,7 @@ async def test_a_mailbox_the_server_rejects_for_good_is_marked_failed(
     smtp_server.start()
     records = await recorded_lifecycle(engine, settings, "e6")
     recommend = next(r for r in records if r.event == "recommend")
-    activities = NotificationActivities(engine, smtp_server.settings(settings))
+    activities = notification_activities(engine, smtp_server.settings(settings))
 
     assert await deliver(activities, recommend.key) == 2  # district and bureau
 
@@ -176,7 +176,7 @@ async def test_a_temporary_refusal_is_retried_until_accepted(
     smtp_server.start()
     records = await recorded_lifecycle(engine, settings, "e7")
     recommend = next(r for r in records if r.event == "recommend")
-    activities = NotificationActivities(engine, smtp_server.settings(settings))
+    activities = notification_activities(engine, smtp_server.settings(settings))
 
     with pytest.raises(Exception, match="not accepted for now"):
         await deliver(activities, recommend.key)
@@ -195,7 +195,7 @@ async def test_a_request_for_one_event_delivers_only_its_mails(
     approve = next(r for r in records if r.event == "approve")
     total = pending(engine)
 
-    assert await deliver(NotificationActivities(engine, settings), approve.key) == len(
+    assert await deliver(notification_activities(engine, settings), approve.key) == len(
         approve.recipients
     )
     assert pending(engine) == total - len(approve.recipients)
@@ -207,11 +207,11 @@ async def test_mails_claimed_by_a_deliverer_that_died_are_sent_after_its_lease(
     smtp_server.start()
     await recorded_lifecycle(engine, settings, "e9")
     expected = pending(engine)
-    dead = NotificationActivities(engine, settings, lease=timedelta(0))
+    dead = notification_activities(engine, settings, lease=timedelta(0))
     claimed = dead.claim(None, "a-worker-that-crashed")  # claimed, never sent, never released
     assert claimed and pending(engine) == expected - len(claimed)
 
-    alive = NotificationActivities(engine, smtp_server.settings(settings))
+    alive = notification_activities(engine, smtp_server.settings(settings))
     assert await deliver(alive) == expected
     assert len(smtp_server.messages) == expected
 
@@ -232,7 +232,7 @@ async def test_a_batch_stopped_half_way_keeps_the_mails_that_went_out_as_sent(
         Outgoing(second.key, second.case_id, second.role, "", "", "", "", START, "")
     )
     blocked.mkdir(parents=True)
-    activities = NotificationActivities(engine, settings)
+    activities = notification_activities(engine, settings)
 
     with pytest.raises(OSError):
         await deliver(activities, recommend.key)

@@ -13,11 +13,9 @@ from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
-from activities.notify import NotificationActivities
-from activities.publish import PublicationActivities
-from activities.registry import RegistryActivities
 from activities.tables import EvaluationRow, ObjectionRow
 from idri.settings import Settings
+from idri.worker import notification_activities, publication_activities, registry_activities
 from models.case import Stage
 from models.notifications import publication_for
 from models.records import DeliveryRequest, EventRecord, PublicationRequest
@@ -29,9 +27,9 @@ async def test_designation_rectification_and_delisting_leave_a_complete_record(
 ) -> None:
     smtp_server.start()
     mail_settings = smtp_server.settings(settings)
-    registry = RegistryActivities(engine, mail_settings)
-    mailer = NotificationActivities(engine, mail_settings)
-    pages = PublicationActivities(engine, mail_settings)
+    registry = registry_activities(engine, mail_settings)
+    mailer = notification_activities(engine, mail_settings)
+    pages = publication_activities(engine, mail_settings)
     env = ActivityEnvironment()
 
     async def happen(record: EventRecord) -> None:

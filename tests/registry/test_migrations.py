@@ -16,10 +16,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
 from activities.db import create_registry_engine, current_revision, migrate
-from activities.publish import PublicationActivities
-from activities.registry import RegistryActivities
 from activities.tables import SQLModel
 from idri.settings import Settings
+from idri.worker import publication_activities, registry_activities
 from models.records import PublicationRequest
 
 FIRST, HEAD = "0001", "0004"
@@ -86,8 +85,8 @@ async def test_a_database_at_the_first_schema_is_upgraded_and_keeps_its_data(
     # The upgraded database takes new events and publishes (the new table is in use).
     script = Script("new1")
     for item in [*script.to_public_notice(), script.designate()]:
-        await ActivityEnvironment().run(RegistryActivities(engine, settings).record_event, item)
-    PublicationActivities(engine, settings).publish_sync(
+        await ActivityEnvironment().run(registry_activities(engine, settings).record_event, item)
+    publication_activities(engine, settings).publish_sync(
         PublicationRequest(script.records[-1].key, "registry", "new1")
     )
     registry_page = (settings.data_dir / "public" / "registry.html").read_text(encoding="utf-8")

@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities.publish import PublicationActivities, registry_row
-from activities.registry import RegistryActivities
+from activities.publish import registry_row
 from activities.tables import PublicationRow
 from activities.templates import page_environment
 from idri.settings import Settings
+from idri.worker import publication_activities, registry_activities
 from models.case import Level, Stage
 from models.records import EventRecord, PublicationRequest
 
@@ -74,13 +74,13 @@ def check_page(path: Path) -> str:
 
 
 async def run(engine: Engine, settings: Settings, *records: EventRecord) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     for item in records:
         await ActivityEnvironment().run(activities.record_event, item)
 
 
 async def publish(engine: Engine, settings: Settings, record: EventRecord, kind: str) -> None:
-    activities = PublicationActivities(engine, settings)
+    activities = publication_activities(engine, settings)
     request = PublicationRequest(record.key, kind, record.snapshot.case_id)
     await ActivityEnvironment().run(activities.publish, request)
 
@@ -175,7 +175,7 @@ async def test_publishing_twice_writes_the_same_bytes_and_keeps_the_first_date(
     script = Script("i1")
     records = script.to_public_notice()
     await run(engine, settings, *records)
-    activities = PublicationActivities(engine, settings)
+    activities = publication_activities(engine, settings)
     request = PublicationRequest(records[-1].key, "notice", "i1")
 
     first = activities.publish_sync(request)
@@ -222,7 +222,7 @@ async def test_a_notice_cannot_be_published_before_its_approval_is_recorded(
     records = Script("q1").to_public_notice()
     await run(engine, settings, *records[:-1])
     with pytest.raises(LookupError, match="record_event must run before publish"):
-        PublicationActivities(engine, settings).publish_sync(
+        publication_activities(engine, settings).publish_sync(
             PublicationRequest(records[-1].key, "notice", "q1")
         )
 
@@ -305,7 +305,7 @@ REFERENCE_REGISTRY = """{% extends "pages/_base.html.j2" %}
 
 
 def record(engine: Engine, settings: Settings, *records: EventRecord) -> None:
-    registry = RegistryActivities(engine, settings)
+    registry = registry_activities(engine, settings)
     for item in records:
         registry.record_sync(item)
 
@@ -358,7 +358,7 @@ def test_the_registry_page_is_the_one_template_page_byte_for_byte(
     to_national(scripts[2])
     for script in scripts:
         record(engine, settings, *script.records)
-    pages = PublicationActivities(engine, settings)
+    pages = publication_activities(engine, settings)
 
     assert pages.publish_due() > 0
     first = registry_html(settings)
@@ -382,7 +382,7 @@ def test_an_institute_whose_data_changes_gets_its_new_row(
 ) -> None:
     script, other = designated("l1", "天津升级设计院"), designated("l2", "天津其他设计院")
     record(engine, settings, *script.records, *other.records)
-    pages = PublicationActivities(engine, settings)
+    pages = publication_activities(engine, settings)
     pages.publish_due()
     assert "<td>天津升级设计院</td>" in registry_html(settings)
     assert "国家级" not in registry_html(settings)
@@ -398,23 +398,3 @@ def test_an_institute_whose_data_changes_gets_its_new_row(
     assert '<td>国家级 <span lang="en">National</span></td>' in row
     assert "市级" not in row
     assert "其中国家级1家" in html
-
-
-def test_the_row_cache_forgets_institutes_that_left_the_registry(
-    engine: Engine, settings: Settings
-) -> None:
-    staying, leaving = designated("k1", "天津留下设计院"), designated("k2", "天津撤销设计院")
-    record(engine, settings, *staying.records, *leaving.records)
-    pages = PublicationActivities(engine, settings)
-    pages.publish_due()
-    assert len(pages._registry_rows) == 2
-
-    mark = len(leaving.records)
-    leaving.event("open_evaluation", Stage.UNDER_EVALUATION, after=timedelta(days=1000))
-    leaving.event("delist", Stage.DELISTED, reason="评估不合格")
-    record(engine, settings, *leaving.records[mark:])
-    pages.publish_due()
-
-    assert "天津撤销设计院" not in registry_html(settings)
-    assert registry_html(settings) == reference_registry(settings)
-    assert [key[0] for key in pages._registry_rows] == ["天津留下设计院"]

@@ -1,8 +1,8 @@
-"""The worker's publisher: events queue their pages with them, one pass publishes them all."""
+"""The pages queue: events queue their pages with them; ``publish`` takes its event off the queue
+and ``publish_queued`` publishes whatever is left in one pass."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from pathlib import Path
@@ -12,15 +12,14 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from activities.db import read_session, write_session
-from activities.publish import PublicationActivities, Publisher
-from activities.registry import RegistryActivities
 from activities.tables import EventRow, PageDueRow, PublicationRow
 from idri.settings import Settings
+from idri.worker import publication_activities, registry_activities
 from models.case import Stage
 
 
 def record(engine: Engine, settings: Settings, *scripts: Script) -> None:
-    registry = RegistryActivities(engine, settings)
+    registry = registry_activities(engine, settings)
     for script in scripts:
         for item in script.records:
             registry.record_sync(item)
@@ -70,7 +69,7 @@ def test_one_pass_publishes_a_batch_once_and_empties_the_queue(
         script.to_public_notice()
     batch[0].designate()
     record(engine, settings, *batch)
-    pages = PublicationActivities(engine, settings)
+    pages = publication_activities(engine, settings)
 
     assert pages.publish_due() == 6  # five approvals and one designation
     assert due(engine) == []
@@ -93,7 +92,7 @@ def test_a_page_whose_data_did_not_change_is_kept_and_one_changed_on_disk_is_res
     first.to_public_notice()
     first.designate()
     record(engine, settings, first)
-    pages = PublicationActivities(engine, settings)
+    pages = publication_activities(engine, settings)
     assert pages.publish_due() == 2
     registry = settings.data_dir / "public" / "registry.html"
     published = registry.read_bytes()
@@ -143,7 +142,7 @@ def test_a_page_that_cannot_be_rendered_stays_due_and_the_others_are_published(
         event.event = "approve_damaged"
         session.add(event)
 
-    assert PublicationActivities(engine, settings).publish_due() == 1
+    assert publication_activities(engine, settings).publish_due() == 1
     assert due(engine) == [(broken.workflow_id, "notice")]
     assert good.organisation in notice_page(settings, "2025-03-10").read_text(encoding="utf-8")
 
@@ -158,7 +157,7 @@ def test_publishers_racing_publish_every_page_once(engine: Engine, settings: Set
     start = threading.Barrier(4)
 
     def publisher() -> None:
-        pages = PublicationActivities(engine, settings)
+        pages = publication_activities(engine, settings)
         start.wait()
         published.append(pages.publish_due())
 
@@ -173,23 +172,21 @@ def test_publishers_racing_publish_every_page_once(engine: Engine, settings: Set
         assert session.exec(select(func.count()).select_from(PageDueRow)).one() == 0
 
 
-async def test_the_publisher_runs_until_stopped_and_publishes_what_arrives(
+def test_the_publish_activity_of_an_event_takes_it_off_the_queue(
     engine: Engine, settings: Settings
 ) -> None:
-    stop = asyncio.Event()
-    publisher = Publisher(PublicationActivities(engine, settings), interval=0.05)
-    running = asyncio.create_task(publisher.run(stop))
-    try:
-        late = Script("late", "天津迟到设计院")
-        late.to_public_notice()
-        await asyncio.to_thread(record, engine, settings, late)
-        for _ in range(200):
-            if not due(engine):
-                break
-            await asyncio.sleep(0.05)
-        assert due(engine) == []
-        assert late.organisation in notice_page(settings, "2025-03-10").read_text(encoding="utf-8")
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, timeout=10)
-    assert running.done() and running.exception() is None
+    from models.records import PublicationRequest
+
+    late = Script("late", "天津迟到设计院")
+    late.to_public_notice()
+    record(engine, settings, late)
+    [(_, kind)] = due(engine)
+    assert kind == "notice"
+    [approval] = [r for r in late.records if r.event == "approve"]
+
+    publication_activities(engine, settings).publish_sync(
+        PublicationRequest(approval.key, "notice", late.case_id)
+    )
+
+    assert due(engine) == []
+    assert late.organisation in notice_page(settings, "2025-03-10").read_text(encoding="utf-8")

@@ -9,14 +9,14 @@ from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
-from activities.registry import RegistryActivities
 from idri.settings import Settings
+from idri.worker import registry_activities
 from models.case import Level, Stage
 from models.records import EventRecord
 
 
 async def run(engine: Engine, settings: Settings, records: list[EventRecord]) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     for item in records:
         await ActivityEnvironment().run(activities.record_event, item)
 

@@ -16,6 +16,7 @@ from activities import registry_read
 from activities.registry import RegistryActivities
 from activities.tables import EvaluationRow, EventRow, InstituteRow, NotificationRow, ObjectionRow
 from idri.settings import Settings
+from idri.worker import registry_activities
 from models.case import Stage
 from models.notifications import ROUTES
 from models.records import EventRecord, Recipient
@@ -39,7 +40,7 @@ async def test_an_event_writes_its_trail_row_institute_and_one_mail_per_recipien
     engine: Engine, settings: Settings
 ) -> None:
     script = Script("c1")
-    await record(RegistryActivities(engine, settings), *script.to_public_notice())
+    await record(registry_activities(engine, settings), *script.to_public_notice())
 
     trail = registry_read.audit_trail(engine, "c1")
     assert [e.event for e in trail] == [
@@ -64,7 +65,7 @@ async def test_an_event_writes_its_trail_row_institute_and_one_mail_per_recipien
 async def test_the_same_record_twice_leaves_exactly_one_set_of_rows(
     engine: Engine, settings: Settings
 ) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     recommend = Script("c2").to_public_notice()[2]
     assert recommend.event == "recommend" and len(recommend.recipients) == 3
 
@@ -79,7 +80,7 @@ async def test_the_same_record_twice_leaves_exactly_one_set_of_rows(
 async def test_concurrent_duplicates_leave_exactly_one_set_of_rows(
     engine: Engine, settings: Settings
 ) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     records = Script("c3").to_public_notice()
     approve = records[-1]
     env = ActivityEnvironment()
@@ -97,7 +98,7 @@ async def test_concurrent_duplicates_leave_exactly_one_set_of_rows(
 async def test_concurrent_events_of_many_cases_are_all_recorded(
     engine: Engine, settings: Settings
 ) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     scripts = [Script(f"many{i}") for i in range(12)]
     batches = [s.to_public_notice() for s in scripts]
     env = ActivityEnvironment()
@@ -115,7 +116,7 @@ async def test_concurrent_events_of_many_cases_are_all_recorded(
 async def test_an_older_event_arriving_late_does_not_undo_a_newer_state(
     engine: Engine, settings: Settings
 ) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     records = Script("c4").to_public_notice()
     await record(activities, records[-1], *records[:-1])  # approve first, the rest after
 
@@ -130,7 +131,7 @@ async def test_a_recipient_without_an_address_is_recorded_as_undeliverable(
     script = Script("c5", district="jizhou")  # no mailbox configured for Jizhou
     script.applicant_email = None
     created, plan, recommend = script.to_public_notice()[:3]
-    await record(RegistryActivities(engine, settings), created, plan, recommend)
+    await record(registry_activities(engine, settings), created, plan, recommend)
 
     rows = {(o.role, o.status): o for o in registry_read.outbox(engine, case_id="c5")}
     district = rows[("district", "undeliverable")]
@@ -164,7 +165,7 @@ async def test_objections_are_kept_and_resolved_with_the_event_that_resolved_the
         "dismiss_objection", Stage.INVESTIGATING, reason="调查不属实", details={"objection_id": "2"}
     )
     records.append(dismiss)
-    await record(RegistryActivities(engine, settings), *records)
+    await record(registry_activities(engine, settings), *records)
 
     with Session(engine) as session:
         rows = session.exec(select(ObjectionRow).order_by(col(ObjectionRow.objection_no))).all()
@@ -191,7 +192,7 @@ async def test_evaluations_record_their_result_and_rectification_deadline(
             details={"result": "rectify", "deadline": "2028-06-30"},
         )
     )
-    await record(RegistryActivities(engine, settings), *records)
+    await record(registry_activities(engine, settings), *records)
 
     with Session(engine) as session:
         evaluation = session.exec(select(EvaluationRow)).one()
@@ -202,7 +203,7 @@ async def test_evaluations_record_their_result_and_rectification_deadline(
 
 
 async def test_a_failing_event_writes_nothing_at_all(engine: Engine, settings: Settings) -> None:
-    activities = RegistryActivities(engine, settings)
+    activities = registry_activities(engine, settings)
     created = Script("c8").to_public_notice()[0]
     # A naive datetime in the snapshot fails after the trail row was inserted in the transaction.
     broken = replace(
@@ -228,7 +229,7 @@ async def test_the_institute_row_keeps_the_first_delisting_time(
     records = [*script.to_public_notice(), script.designate()]
     delist = script.event("delist", Stage.DELISTED, reason="评估不合格")
     later = script.event("correct_record", Stage.DELISTED, after=timedelta(days=30))
-    await record(RegistryActivities(engine, settings), *records, delist, later)
+    await record(registry_activities(engine, settings), *records, delist, later)
 
     institute = registry_read.institute(engine, "c9")
     assert institute is not None and institute.stage == "delisted"
@@ -249,7 +250,7 @@ async def test_the_institute_row_keeps_what_the_survey_fixed(
             plan.snapshot, organisation="别的公司", district="heping", direction="fashion"
         ),
     )
-    await record(RegistryActivities(engine, settings), created, moved)
+    await record(registry_activities(engine, settings), created, moved)
 
     institute = registry_read.institute(engine, "c10")
     assert institute is not None and institute.stage == "plan_submitted"  # the event applied

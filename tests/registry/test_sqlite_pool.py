@@ -20,9 +20,9 @@ from sqlalchemy.pool import QueuePool
 
 from activities import registry_read
 from activities.db import SQLITE_POOL_SIZE, create_registry_engine, migrate, write_transaction
-from activities.registry import RegistryActivities
 from activities.tables import EventRow, table_of
 from idri.settings import Settings
+from idri.worker import registry_activities
 
 
 def count_connects(engine: Engine) -> list[int]:
@@ -44,7 +44,7 @@ def test_a_hundred_events_one_after_another_open_one_connection(
     sqlite_engine: Engine, settings: Settings
 ) -> None:
     opened = count_connects(sqlite_engine)
-    registry = RegistryActivities(sqlite_engine, settings)
+    registry = registry_activities(sqlite_engine, settings)
     scripts = [Script(f"pool{n}") for n in range(15)]
     records = [r for s in scripts for r in s.to_public_notice()][:100]
 
@@ -59,7 +59,7 @@ def test_concurrent_events_open_no_more_connections_than_the_pool_allows(
     sqlite_engine: Engine, settings: Settings
 ) -> None:
     opened = count_connects(sqlite_engine)
-    registry = RegistryActivities(sqlite_engine, settings)
+    registry = registry_activities(sqlite_engine, settings)
     records = [r for n in range(30) for r in Script(f"busy{n}").to_public_notice()]
 
     with ThreadPoolExecutor(max_workers=12) as threads:
@@ -106,7 +106,7 @@ def test_a_pooled_connection_that_waited_out_a_lock_in_vain_writes_once_it_is_re
     # One connection only, with a short busy timeout: the same connection fails, then works.
     engine = create_registry_engine(url, pool_size=1, max_overflow=0, connect_args={"timeout": 0.2})
     opened = count_connects(engine)
-    registry = RegistryActivities(engine, settings)
+    registry = registry_activities(engine, settings)
     first, second = Script("locked").to_public_notice()[:2]
     try:
         assert registry.record_sync(first)
@@ -131,7 +131,7 @@ def test_a_database_file_replaced_under_the_worker_is_the_one_written_next(
     url = new_database_url("sqlite")
     migrate(url)
     engine = create_registry_engine(url)
-    registry = RegistryActivities(engine, settings)
+    registry = registry_activities(engine, settings)
     path = Path(engine.url.database or "")
     old, new = Script("before").to_public_notice()[0], Script("after").to_public_notice()[0]
     try:

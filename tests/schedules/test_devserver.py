@@ -14,13 +14,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from idri.schedules import describe_schedules, install, install_schedules, pause, trigger
 from idri.settings import Settings
+from idri.worker import build_worker
 from models import search
 from models.case import Stage
 from models.schedules import ANNUAL_ROUND_ID, EVALUATION_SWEEP_ID, SweepResult
 from models.time import CST, round_year_for
 from tests.conftest import venv_binary
 from tests.lifecycle.harness import Harness
-from worker import build_worker
 from workflows.schedules import EvaluationSweepWorkflow
 
 pytestmark = pytest.mark.devserver

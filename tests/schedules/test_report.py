@@ -13,7 +13,6 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from activities.db import create_registry_engine, migrate
-from activities.registry import RegistryActivities
 from idri.reports import (
     build_report,
     case_duplicate_warning,
@@ -22,6 +21,7 @@ from idri.reports import (
     write_report,
 )
 from idri.settings import Settings
+from idri.worker import registry_activities
 from models.case import Level, Role, Stage
 from models.records import CaseSnapshot, EventRecord
 from models.time import CST, add_years
@@ -130,7 +130,7 @@ def engine(tmp_path) -> Iterator[Engine]:
         story("F", "heping", "ai", "2025-03-01").event("created", Stage.SURVEYED, 0),
         story("G", "binhai", "ai", "2025-03-01").event("created", Stage.SURVEYED, 0),
     ]
-    registry = RegistryActivities(engine, Settings(data_dir=tmp_path))
+    registry = registry_activities(engine, Settings(data_dir=tmp_path))
     for s in stories:
         for record in s.records:
             registry.record_sync(record)
