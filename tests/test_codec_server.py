@@ -16,7 +16,13 @@ from temporalio.converter import DataConverter
 
 import idri.codec_server
 from idri.codec import EncryptionCodec, generate_key
-from idri.codec_server import CodecServer, cors_origins, is_loopback, make_server
+from idri.codec_server import (
+    MAX_BODY_BYTES,
+    CodecServer,
+    cors_origins,
+    is_loopback,
+    make_server,
+)
 from idri.settings import Settings
 
 TOKEN = "s3cret-token-for-tests"
@@ -63,8 +69,7 @@ def call(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    host, port = server.server_address[:2]
-    connection = http.client.HTTPConnection(str(host), int(port), timeout=10)
+    connection = http.client.HTTPConnection(*server.address, timeout=10)
     data = json.dumps(body).encode() if body is not None else None
     sent = {"Content-Type": "application/json"} if data is not None else {}
     sent.update(headers or {})
@@ -269,6 +274,66 @@ def test_malformed_bodies_are_rejected() -> None:
     assert not_payloads.status == 400
     assert not_json.status == 415
     assert elsewhere.status == 404
+
+
+def test_a_body_larger_than_the_limit_is_refused_before_it_is_read() -> None:
+    with running(settings()) as server:
+        connection = http.client.HTTPConnection(*server.address, timeout=10)
+        connection.putrequest("POST", "/decode")
+        for name, value in {
+            **bearer(),
+            "Content-Type": "application/json",
+            "Content-Length": str(MAX_BODY_BYTES + 1),
+        }.items():
+            connection.putheader(name, value)
+        connection.endheaders()  # and no body: the answer must not wait for it
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+    assert response.status == 413
+    assert str(MAX_BODY_BYTES) in answer["error"]
+
+
+def test_a_body_without_a_declared_length_is_refused() -> None:
+    with running(settings()) as server:
+        connection = http.client.HTTPConnection(*server.address, timeout=10)
+        connection.request(
+            "POST",
+            "/decode",
+            body=iter([b'{"payloads": []}']),
+            headers={**bearer(), "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+    assert response.status == 411
+    assert "Content-Length" in answer["error"]
+
+
+def test_other_paths_and_methods_say_where_the_endpoints_are() -> None:
+    with running(settings()) as server:
+        elsewhere = call(server, "GET", "/decode")
+        other_method = call(server, "PUT", "/idri/decode", headers=bearer())
+    assert elsewhere.status == 404
+    assert "POST /decode" in elsewhere.json()["error"]
+    assert other_method.status == 405
+    assert other_method.headers["Allow"] == "POST"
+    assert "error" in other_method.json()
+
+
+def test_it_listens_on_loopback_unless_told_otherwise() -> None:
+    server = make_server(settings(), port=0)
+    try:
+        assert server.address[0] == "127.0.0.1"
+        assert server.url == f"http://127.0.0.1:{server.address[1]}"
+    finally:
+        server.close()
+
+
+def test_a_taken_port_is_reported_before_serving() -> None:
+    with running(settings()) as server, pytest.raises(OSError):
+        make_server(settings(), port=server.address[1])
 
 
 def test_the_health_check_needs_no_token_and_reveals_nothing() -> None:
