@@ -24,7 +24,8 @@ Payloads are also read strictly (:class:`StrictPayloadConverter`): Temporal's de
 converter quietly turns ``true`` into ``1.0`` for a ``float`` field, ``2.5`` into ``2`` for an
 ``int`` field and a string into the list of its characters for a ``list[str]`` field, so a client
 sending JSON by hand could slip a value past a validator that never sees the original. Here each
-of those is a :class:`PayloadTypeError` naming the field and the value instead.
+of those, like any value that does not fit at all, is a :class:`PayloadTypeError` naming the path
+to the value and what it is instead; everything else is the SDK's own conversion.
 
 This module is imported by entry points only (clients, workers, the codec server), never by
 workflow code.
@@ -35,13 +36,15 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import inspect
+import itertools
 import json
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -54,7 +57,6 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
-    JSONTypeConverter,
     PayloadCodec,
     value_to_type,
 )
@@ -249,7 +251,7 @@ class EncryptionCodec(PayloadCodec):
 
 
 class PayloadTypeError(TypeError):
-    """A payload's JSON does not have the type its type hint asks for, and converting it would
+    """A payload's JSON does not have the type its type hint asks for, or converting it would
     change its meaning (``true`` for a number, ``2.5`` for a whole number, a string for a list).
 
     Raised while decoding. An update whose argument raises it is rejected before its validator
@@ -257,6 +259,123 @@ class PayloadTypeError(TypeError):
     error with its message); elsewhere the SDK treats it like any decoding failure (a workflow
     task failure, retried once the data or the code is fixed).
     """
+
+
+def _check(hint: Any, value: Any, path: str) -> None:
+    """Refuse ``value`` (parsed JSON) unless the SDK reads it as ``hint`` without changing it.
+
+    Containers are walked here, so that an error names the path to the bad value; whether a
+    leaf converts at all is the SDK's own ``value_to_type``'s call.
+    """
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        _check_union(hint, args, value, path)
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        _check_dataclass(hint, value, path)
+    elif _is_class(origin or hint, Mapping):
+        if not isinstance(value, dict):
+            _refuse(path, f"an object ({_type_name(hint)})", value)
+        for key, item in value.items():
+            _check(args[1] if len(args) == 2 else Any, item, f"{path}[{key!r}]")
+    elif _is_class(origin or hint, Iterable) and not _is_class(origin or hint, (str, bytes, Enum)):
+        _check_list(hint, args, value, path)
+    else:
+        _check_leaf(hint, value, path)
+
+
+def _check_union(hint: Any, args: tuple[Any, ...], value: Any, path: str) -> None:
+    if value is None and type(None) in args:
+        return
+    arms = [arm for arm in args if arm is not type(None)]
+    if len(arms) > 1:
+        # The SDK reads the value as the first arm it converts to: that arm must take it as it is.
+        arms = [arm for arm in arms if _converts(arm, value)][:1]
+        if not arms:
+            _refuse(path, f"one of {_type_name(hint)}", value)
+    _check(arms[0], value, path)
+
+
+def _check_dataclass(cls: type, value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        _refuse(path, f"an object ({cls.__name__})", value)
+    fields = dataclasses.fields(cls)
+    missing = [field.name for field in fields if field.name not in value and _required(field)]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise PayloadTypeError(f"{path}: missing the required field{plural} {', '.join(missing)}")
+    hints = _field_hints(cls)
+    for field in fields:
+        if field.name in value:  # unknown keys are ignored, as the SDK ignores them
+            _check(hints[field.name], value[field.name], f"{path}.{field.name}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_hints(cls: type) -> dict[str, Any]:
+    """Resolved once per class: resolving compiles every annotation written as a string."""
+    return typing.get_type_hints(cls)
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    """A field ``__init__`` cannot do without: no default, no default factory."""
+    absent = dataclasses.MISSING
+    return field.init and field.default is absent and field.default_factory is absent
+
+
+def _check_list(hint: Any, args: tuple[Any, ...], value: Any, path: str) -> None:
+    # The SDK would read a string as the list of its characters, an object as its keys.
+    if not isinstance(value, list):
+        _refuse(path, f"a list ({_type_name(hint)})", value)
+    if typing.get_origin(hint) is tuple and args and args[-1] is not Ellipsis:
+        item_hints: Iterable[Any] = args  # one hint per position; the SDK refuses extra items
+    else:
+        item_hints = itertools.repeat(args[0] if args else Any)
+    for index, (item_hint, item) in enumerate(zip(item_hints, value, strict=False)):
+        _check(item_hint, item, f"{path}[{index}]")
+
+
+def _check_leaf(hint: Any, value: Any, path: str) -> None:
+    # Python's bool is an int and int(2.5) is 2: the SDK would turn both into another number.
+    if _is_class(hint, (int, float)) and not _is_class(hint, bool):
+        fraction = isinstance(value, float) and not value.is_integer()
+        if isinstance(value, bool) or (fraction and _is_class(hint, int)):
+            _refuse(path, _expected(hint), value)
+    if not _converts(hint, value):
+        _refuse(path, _expected(hint), value)
+
+
+def _converts(hint: Any, value: Any) -> bool:
+    try:
+        value_to_type(hint, value)
+    except Exception:  # whatever the SDK raises, as its own union conversion catches
+        return False
+    return True
+
+
+def _refuse(path: str, expected: str, value: Any) -> typing.NoReturn:
+    raise PayloadTypeError(f"{path}: expected {expected}, got {_describe(value)}")
+
+
+_EXPECTED = {
+    bool: "a boolean",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    datetime: "an ISO 8601 date and time",
+}
+
+
+def _expected(hint: Any) -> str:
+    """``a number (float)``, ``one of good, rectify (EvaluationResult)``: what fits ``hint``."""
+    if _is_class(hint, Enum):
+        return f"one of {', '.join(str(member.value) for member in hint)} ({hint.__name__})"
+    kind = _EXPECTED.get(hint)
+    return f"{kind} ({_type_name(hint)})" if kind else _type_name(hint)
+
+
+def _is_class(hint: Any, base: type | tuple[type, ...]) -> bool:
+    return inspect.isclass(hint) and issubclass(hint, base)
 
 
 def _type_name(hint: Any) -> str:
@@ -286,411 +405,19 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _is_number_hint(hint: Any) -> bool:
-    return hint is int or hint is float or (_is_class(hint, int) and _is_class(hint, Enum))
-
-
-def _is_class(hint: Any, base: type | tuple[type, ...]) -> bool:
-    return inspect.isclass(hint) and issubclass(hint, base)
-
-
-def _is_collection_hint(hint: Any) -> bool:
-    """A hint the default converter fills from any iterable (``list[str]``, ``tuple[X, ...]``,
-    ``set[int]``), where a string or an object would be split into characters or keys."""
-    origin = typing.get_origin(hint) or hint
-    return (
-        _is_class(origin, Iterable)
-        and not _is_class(origin, (str, bytes, bytearray, Mapping, Enum))
-        and not dataclasses.is_dataclass(origin)
-    )
-
-
-def _refuse_coercion(hint: Any, value: Any) -> None:
-    """Raise when ``value`` would only become a ``hint`` number by changing its meaning."""
-    if isinstance(value, bool):
-        expected = "a whole number" if _is_class(hint, int) else "a number"
-        raise PayloadTypeError(f"expected {expected} ({_type_name(hint)}), got {_describe(value)}")
-    if hint is int and isinstance(value, float) and not value.is_integer():
-        raise PayloadTypeError(f"expected a whole number (int), got {_describe(value)}")
-
-
-class _NoSilentCoercion(JSONTypeConverter):
-    """Refuses the JSON values the default converter would change to fit a type hint.
-
-    Every other value is converted as the default conversion (``value_to_type``) converts it,
-    with the same results and the same errors: for the hints idri's payloads are made of
-    (dataclasses, ``str``, ``int``, ``float``, ``bool``, ``datetime``, string enums, ``X | None``,
-    ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``) by a decoder built once per hint, which
-    reads a dataclass's fields and type hints once instead of at every value; any other hint is
-    left to the default conversion (:attr:`Unhandled`), which already refuses a number or a list
-    for a ``str``, a string for a number, and so on.
-    """
-
-    def to_typed_value(self, hint: type, value: Any) -> Any:
-        return _decoder(hint)(value)
-
-
-_Decoder = Callable[[Any], Any]
-"""One hint's conversion of a JSON value; :data:`_UNHANDLED` leaves the value to the SDK."""
-_UNHANDLED = JSONTypeConverter.Unhandled
-_STRICT: list[JSONTypeConverter] = [_NoSilentCoercion()]
-"""The custom converters for what is left to ``value_to_type``."""
-_DECODERS: dict[int, tuple[Any, _Decoder]] = {}
-"""``id(hint)`` → (hint, its decoder). Keyed by identity, as hints that compare equal can still
-convert differently (``int | str`` equals ``str | int``, yet tries ``int`` first); holding the
-hint keeps its id from being reused."""
-_MAX_DECODERS = 2048
-"""Type hints live as long as their classes and functions, a few hundred here; a bound keeps
-classes a workflow sandbox imports afresh for each run from piling up."""
-
-
-def _decoder(hint: Any) -> _Decoder:
-    """The decoder of ``hint``, built at its first use."""
-    entry = _DECODERS.get(id(hint))
-    if entry is not None and entry[0] is hint:
-        return entry[1]
-    try:
-        decoder = _exact_decoder(hint)
-    except Exception:  # e.g. annotations that do not resolve: the default conversion says so
-        decoder = None
-    if decoder is None:
-        decoder = _guard(hint)
-    if len(_DECODERS) >= _MAX_DECODERS:
-        _DECODERS.clear()
-    _DECODERS[id(hint)] = (hint, decoder)
-    return decoder
-
-
-def _guard(hint: Any) -> _Decoder:
-    """For a hint left to the default conversion: refuse what it would coerce, leave the rest."""
-    if _is_number_hint(hint):  # an enum mixing in int (int and float have exact decoders)
-
-        def guard_number(value: Any) -> Any:
-            _refuse_coercion(hint, value)
-            return _UNHANDLED
-
-        return guard_number
-    if _is_collection_hint(hint):
-
-        def guard_collection(value: Any) -> Any:
-            if isinstance(value, str | bytes | Mapping):
-                raise PayloadTypeError(
-                    f"expected a list ({_type_name(hint)}), got {_describe(value)}"
-                )
-            return _UNHANDLED
-
-        return guard_collection
-    present = _optional_arm(hint)
-    if present is not None:
-        # ``X | None`` with a value: only X can take it. Converting to X directly keeps X's own
-        # error instead of the union's "Failed converting to X | None from ...".
-        def guard_optional(value: Any) -> Any:
-            return _UNHANDLED if value is None else value_to_type(present, value, _STRICT)
-
-        return guard_optional
-    return _unhandled
-
-
-def _unhandled(value: Any) -> Any:
-    return _UNHANDLED
-
-
-def _optional_arm(hint: Any) -> Any:
-    """``X`` of ``X | None`` (``Optional[X]``), or None for any other hint."""
-    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
-        return None
-    arms = typing.get_args(hint)
-    present = [arm for arm in arms if arm is not type(None)]
-    return present[0] if len(present) == 1 and len(arms) == 2 else None
-
-
-def _exact_decoder(hint: Any) -> _Decoder | None:
-    """A decoder doing all of the default conversion of ``hint``, strictly, or None when
-    ``hint`` is not one of those it covers. Each raises what ``value_to_type`` would raise,
-    wrapping a nested error the same way (``Failed converting field score on dataclass ...``),
-    so :func:`_explain` finds the path in the same chain."""
-    simple = _SIMPLE.get(hint) if isinstance(hint, type) or hint is Any else None
-    if simple is not None:
-        return simple
-    if isinstance(hint, type):
-        if issubclass(hint, Enum):
-            return _enum_decoder(hint) if issubclass(hint, str) else None
-        if dataclasses.is_dataclass(hint) and not issubclass(hint, Mapping):
-            return _dataclass_decoder(hint)
-        return None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is list and len(args) == 1 and _is_item_hint(args[0]):
-        return _sequence_decoder(hint, args[0], list)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and _is_item_hint(args[0]):
-        return _sequence_decoder(hint, args[0], tuple)
-    if origin is dict and len(args) == 2 and args[0] is str and _is_item_hint(args[1]):
-        return _mapping_decoder(hint, args[1])
-    present = _optional_arm(hint)
-    if present is not None:
-        # Only for an X that refuses null, as the union then converts null to None.
-        decode = _exact_decoder(present)
-        if decode is not None and present is not Any:
-            return _optional_decoder(decode)
-    return None
-
-
-def _is_item_hint(hint: Any) -> bool:
-    """An item hint ``value_to_type`` converts each item to (not ``...`` or a type variable)."""
-    return hint is not Ellipsis and not isinstance(hint, typing.TypeVar)
-
-
-def _to_str(value: Any) -> Any:
-    if type(value) is str:
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"Expected value to be str, was {type(value)}")
-    return str(value)
-
-
-def _to_bool(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise TypeError(f"Expected value to be bool, was {type(value)}")
-    return bool(value)
-
-
-def _to_number(kind: type[int] | type[float]) -> _Decoder:
-    """The decoder of ``int`` or ``float``: the value itself when it already is one."""
-
-    def decode(value: Any) -> Any:
-        if type(value) is kind:
-            return value
-        _refuse_coercion(kind, value)
-        if not isinstance(value, int | float):
-            raise TypeError(f"Expected value to be int|float, was {type(value)}")
-        return kind(value)
-
-    return decode
-
-
-_to_int, _to_float = _to_number(int), _to_number(float)
-
-
-def _to_datetime(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)  # the SDK's parser on Python 3.11+
-        except ValueError as err:
-            raise TypeError(f"Failed parsing datetime string: {value}") from err
-    if isinstance(value, datetime):
-        return value
-    raise TypeError(f"Expected datetime or ISO8601 string, got {type(value)}")
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-_SIMPLE: dict[Any, _Decoder] = {
-    str: _to_str,
-    bool: _to_bool,
-    int: _to_int,
-    float: _to_float,
-    datetime: _to_datetime,
-    Any: _identity,
-}
-
-
-def _enum_decoder(enum: type[Enum]) -> _Decoder:
-    members = {member.value: member for member in enum}
-
-    def decode_enum(value: Any) -> Any:
-        if type(value) is str:
-            member = members.get(value)
-            if member is not None:
-                return member
-        elif not isinstance(value, str):
-            raise TypeError(
-                f"Cannot convert to enum {enum}, value not a string, value is {type(value)}"
-            )
-        return enum(value)  # a value of no member: Enum's own error (or its _missing_)
-
-    return decode_enum
-
-
-def _dataclass_decoder(cls: type) -> _Decoder:
-    """As ``value_to_type`` converts a dataclass: unknown keys are ignored, a missing required
-    field fails at construction, ``init=False`` fields are set after it."""
-    hints = typing.get_type_hints(cls)
-    fields = [(field.name, field.init, hints[field.name]) for field in dataclasses.fields(cls)]
-    # Field decoders are looked up at the first value, so a dataclass can contain itself.
-    plan: list[tuple[str, bool, Any, _Decoder]] | None = None
-
-    def decode_dataclass(value: Any) -> Any:
-        nonlocal plan
-        if not isinstance(value, dict):
-            raise TypeError(f"Cannot convert to dataclass {cls}, value is {type(value)} not dict")
-        if plan is None:
-            plan = [(name, init, hint, _decoder(hint)) for name, init, hint in fields]
-        arguments = {}
-        late = {}
-        for name, init, hint, decode in plan:
-            item = value.get(name, dataclasses.MISSING)
-            if item is dataclasses.MISSING:
-                continue
-            try:
-                converted = _convert(decode, hint, item)
-            except Exception as err:
-                raise TypeError(f"Failed converting field {name} on dataclass {cls}") from err
-            if init:
-                arguments[name] = converted
-            else:
-                late[name] = converted
-        obj = cls(**arguments)
-        for name, converted in late.items():
-            object.__setattr__(obj, name, converted)
-        return obj
-
-    return decode_dataclass
-
-
-def _convert(decode: _Decoder, hint: Any, item: Any) -> Any:
-    """``item`` by its cached decoder, or by the SDK's ``value_to_type`` where it has none."""
-    converted = decode(item)
-    return value_to_type(hint, item, _STRICT) if converted is _UNHANDLED else converted
-
-
-def _sequence_decoder(hint: Any, item_hint: Any, kind: type[list] | type[tuple]) -> _Decoder:
-    decode = _decoder(item_hint)
-
-    def decode_sequence(value: Any) -> Any:
-        if type(value) is not list:
-            if isinstance(value, str | bytes | Mapping):
-                raise PayloadTypeError(
-                    f"expected a list ({_type_name(hint)}), got {_describe(value)}"
-                )
-            if not isinstance(value, Iterable):
-                raise TypeError(f"Expected {hint}, value was {type(value)}")
-        items = []
-        for index, item in enumerate(value):
-            try:
-                converted = _convert(decode, item_hint, item)
-            except Exception as err:
-                raise TypeError(f"Failed converting {hint} index {index}") from err
-            items.append(converted)
-        return items if kind is list else tuple(items)
-
-    return decode_sequence
-
-
-def _mapping_decoder(hint: Any, value_hint: Any) -> _Decoder:
-    """``dict[str, X]``; JSON object keys are strings already."""
-    decode = _decoder(value_hint)
-
-    def decode_mapping(value: Any) -> Any:
-        if type(value) is not dict and not isinstance(value, Mapping):
-            raise TypeError(f"Expected {hint}, value was {type(value)}")
-        converted_items = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                try:
-                    key = _to_str(key)
-                except Exception as err:
-                    raise TypeError(
-                        f"Failed converting key {key!r} to type {str} in mapping {hint}"
-                    ) from err
-            try:
-                converted = _convert(decode, value_hint, item)
-            except Exception as err:
-                raise TypeError(
-                    f"Failed converting value for key {key!r} in mapping {hint}"
-                ) from err
-            converted_items[key] = converted
-        return converted_items
-
-    return decode_mapping
-
-
-def _optional_decoder(decode: _Decoder) -> _Decoder:
-    def decode_optional(value: Any) -> Any:
-        return None if value is None else decode(value)
-
-    return decode_optional
-
-
-# How value_to_type wraps a nested error; each names one step of the path to the bad value.
-_STEPS = (
-    (re.compile(r"Failed converting field (\w+) on dataclass .*", re.S), ".{}"),
-    (re.compile(r"Failed converting .* index (\d+)", re.S), "[{}]"),
-    (re.compile(r"Failed converting value for key (.*) in mapping .*", re.S), "[{}]"),
-)
-
-
-def _explain(hint: Any, error: BaseException) -> str:
-    """``ExpertReview.score: expected a number (float), got the JSON boolean true``, from the
-    chain of errors value_to_type raised (each wrapper adds a field, an index or a key)."""
-    path, reasons = _type_name(hint), []
-    seen: BaseException | None = error
-    while seen is not None:
-        message = str(seen)
-        for pattern, step in _STEPS:
-            match = pattern.fullmatch(message)
-            if match:
-                path += step.format(match.group(1))
-                break
-        else:
-            reasons.append(re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", message))
-        seen = seen.__cause__
-    return f"{path}: {'; '.join(reasons) or type(error).__name__}"
-
-
-_LEAVES: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-"""Values written as they are."""
-
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
-"""Field names of each dataclass met so far; None for a type written as it is."""
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with every dataclass inside it turned into the dict of its fields.
-
-    What Temporal's encoder does with ``dataclasses.asdict``, without its deep copy of every
-    leaf (a record of a case was two thirds of the cost of writing it). Anything else is left
-    to the encoder, so the JSON is the same byte for byte.
-    """
-    kind = type(value)
-    if kind in _LEAVES:
-        return value
-    if kind is datetime:
-        return value.isoformat()  # as the encoder's ``default`` writes it
-    if kind is list or kind is tuple:
-        return [_plain(item) for item in value]
-    if kind is dict:
-        return {key: _plain(item) for key, item in value.items()}
-    try:
-        names = _FIELD_NAMES[kind]
-    except KeyError:
-        is_dataclass = dataclasses.is_dataclass(kind)
-        names = tuple(f.name for f in dataclasses.fields(kind)) if is_dataclass else None
-        _FIELD_NAMES[kind] = names
-    if names is None:
-        return value  # enums (str or int), sets, UUIDs...: as the encoder writes them
-    return {name: _plain(getattr(value, name)) for name in names}
-
-
 class StrictJSONPlainPayloadConverter(JSONPlainPayloadConverter):
-    """``json/plain`` as Temporal writes it, read without silent coercions.
+    """``json/plain`` as Temporal writes and reads it, except that JSON the SDK would have to
+    change to fit the type hint is refused.
 
     Raises:
         PayloadTypeError: when the JSON does not fit the type hint, naming the path to the
             value (``ExpertReview.score``) and what was wrong with it.
     """
 
-    def __init__(self) -> None:
-        super().__init__(custom_type_converters=[_NoSilentCoercion()])
-
-    def to_payload(self, value: Any) -> Payload | None:
-        return super().to_payload(_plain(value))
-
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
-        try:
-            return super().from_payload(payload, type_hint)
-        except (TypeError, ValueError) as error:
-            raise PayloadTypeError(_explain(type_hint, error)) from None
+        if type_hint is not None:
+            _check(type_hint, super().from_payload(payload), _type_name(type_hint))
+        return super().from_payload(payload, type_hint)
 
 
 class StrictPayloadConverter(CompositePayloadConverter):
