@@ -11,17 +11,18 @@ a mail sent twice (a crash between sending and recording it) is recognisably the
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_string, policy
+from email.charset import Charset
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default
-from email.utils import format_datetime, formataddr
+from email.policy import EmailPolicy
+from email.utils import format_datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -130,134 +131,116 @@ class Outgoing:
     message_id: str
 
 
+_EML = policy.default.clone(utf8=True)
+"""``.eml`` files: UTF-8 headers and LF lines, as a text editor shows them."""
+
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+"""What :meth:`str.splitlines` breaks at: a reader splitting lines with it would start a header
+at any of these."""
+
+
 def compose(mail: Outgoing, *, mail_from: str, readable: bool = False) -> bytes:
     """The message for one outbox row, as bytes to send or write.
 
     ``readable`` (an ``.eml`` file a person opens in an editor) keeps the headers and body as
-    plain UTF-8 text; otherwise non-ASCII header text becomes RFC 2047 encoded words and the body
-    base64, for the wire. Written out directly rather than with :class:`email.message.EmailMessage`,
-    whose header parsing and refolding cost several milliseconds a mail: the outbox's headers are
-    few and known, and ``tests/registry/test_mail_format.py`` parses the result back with the
-    ``email`` package.
+    plain UTF-8 text with LF lines; otherwise the message is for the wire: CRLF lines, the body
+    base64, and non-ASCII header text as RFC 2047 encoded words, unless an address is not ASCII
+    (then the server is asked for SMTPUTF8 and the headers are UTF-8, RFC 6532).
+
+    Raises:
+        ValueError: a header value holds a line break (it would start a header of its own).
     """
-    utf8 = readable or not (mail.address.isascii() and mail_from.isascii())
-    _refuse_line_breaks(mail.address)
-    to = _mailbox(mail.name, mail.address, utf8=utf8) if mail.name else mail.address
-    lines = [
-        _sender_header(mail_from, utf8),
-        _header("To", to, utf8=utf8, structured=True),
-        _header("Subject", mail.subject, utf8=utf8),
-        f"Date: {format_datetime(mail.created_at)}",
-        _header("Message-ID", mail.message_id, utf8=utf8),
-        _header("X-Idri-Case", mail.case_id, utf8=utf8),
-        _header("X-Idri-Notification", mail.key, utf8=utf8),
-        'Content-Type: text/plain; charset="utf-8"',
-        f"Content-Transfer-Encoding: {'8bit' if readable else 'base64'}",
-        "MIME-Version: 1.0",
-        "",
-    ]
-    head = "\n".join(lines)
-    body = mail.body if mail.body.endswith("\n") else mail.body + "\n"
-    if readable:
-        return (head + "\n" + body).encode()
-    encoded = base64.encodebytes(body.encode())
-    return (head + "\n").replace("\n", "\r\n").encode() + encoded.replace(b"\n", b"\r\n")
-
-
-_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
-_ESCAPED = re.compile(r'[\\"]')
-_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-"""What :meth:`str.splitlines` breaks at (as :class:`email.message.EmailMessage` refuses them):
-a reader splitting lines with it would start a header at any of these."""
-_MAX_LINE = 78
-_MAX_OCTETS = 998
-"""RFC 5322's hard limit on a line (RFC 6532: in octets of UTF-8)."""
-_MAX_WORD = 75
-"""RFC 2047's limit on one encoded word."""
-_CHROME = len("=?utf-8?b??=")
-
-
-def _mailbox(name: str, address: str, *, utf8: bool) -> str:
-    """``name <address>``, the name quoted or encoded as RFC 5322 and 2047 want it."""
-    _refuse_line_breaks(name)
-    if not _needs_encoding(name, utf8):
-        quoted = name
-        if _SPECIALS.search(name):
-            quoted = '"' + _ESCAPED.sub(r"\\\g<0>", name) + '"'
-        if len(quoted) <= 200 or not _too_long(f"{quoted} <{address}>"):
-            return f"{quoted} <{address}>"
-    # Too long for one line: encoded words, of the name itself (they need no quotes).
-    words = _encoded_words(name, len("To: "))
-    last_line = len(words) - words.rfind("\n") - 1 if "\n" in words else len(f"To: {words}")
-    space = " " if last_line + len(address) + 3 <= _MAX_LINE else "\n "
-    return f"{words}{space}<{address}>"
-
-
-def _needs_encoding(text: str, utf8: bool) -> bool:
-    # Text that looks like an encoded word would be decoded by a reader: encode it too.
-    return (not utf8 and not text.isascii()) or "=?" in text
-
-
-def _too_long(text: str) -> bool:
-    # A line over 998 octets is refused by mail servers (a long run of 4-byte characters).
-    return len(text.encode()) > _MAX_OCTETS - 100
-
-
-@functools.cache
-def _sender_header(mail_from: str, utf8: bool) -> str:
-    # The same for every mail: built once.
-    if utf8:
-        mailbox = _mailbox(SENDER_NAME, mail_from, utf8=True)
-        return _header("From", mailbox, utf8=True, structured=True)
-    # By the email package, which encodes only the Chinese part of the name.
-    message = EmailMessage(policy=default)
-    message["From"] = formataddr((SENDER_NAME, mail_from))
-    folded = message.as_string().partition(":")[2].strip()
-    return "From: " + folded.replace("\r\n", "\n")
-
-
-def _header(name: str, value: str, *, utf8: bool, structured: bool = False) -> str:
-    """One header line, folded at its spaces when long; text of an unstructured header becomes
-    encoded words when not ``utf8`` and not ASCII (a structured one arrives encoded already)."""
-    if not structured:
+    for value in (mail.name, mail.address, mail.subject, mail.message_id, mail.case_id, mail.key):
         _refuse_line_breaks(value)
-        if _needs_encoding(value, utf8) or (len(value) > 200 and _too_long(value)):
-            return f"{name}: {_encoded_words(value, len(name) + 2)}"
-    line = f"{name}: {value}"
-    if len(line) <= _MAX_LINE or "\n" in value:  # short, or folded already
-        return line
-    # The first word stays on the header's line: folding before it would add a space to the value.
-    words = value.split(" ")
-    folded, current = [], f"{name}: {words[0]}"
-    for word in words[1:]:
-        if word and len(current) + 1 + len(word) > _MAX_LINE:
-            folded.append(current)
-            current = " " + word  # the space that was there starts the continuation line
-        else:
-            current = f"{current} {word}"
-    folded.append(current)
-    return "\n".join(folded)
+    written_as = _policy(mail, mail_from, readable=readable)
+    # Built with LF lines, so a base64 body decodes to the lines the outbox row holds; the
+    # policy it is written with gives the headers and the lines around the body their CRLF.
+    message = EmailMessage(policy=_EML)
+    message["From"] = _mailbox(SENDER_NAME, mail_from, written_as)
+    message["To"] = _mailbox(mail.name, mail.address, written_as)
+    message["Subject"] = _as_text(mail.subject)
+    message["Date"] = format_datetime(mail.created_at)
+    message["Message-ID"] = mail.message_id
+    _set_trace_header(message, "X-Idri-Case", mail.case_id, written_as)
+    _set_trace_header(message, "X-Idri-Notification", mail.key, written_as)
+    message.set_content(mail.body, charset="utf-8", cte="8bit" if readable else "base64")
+    return message.as_bytes(policy=written_as)
 
 
-def _encoded_words(text: str, first_line_used: int) -> str:
-    """``text`` as UTF-8 base64 encoded words of at most 75 characters, one per folded line, each
-    holding whole characters (RFC 2047 section 5)."""
-    data = text.encode()
-    words, start, room = [], 0, _MAX_WORD - first_line_used
-    while True:
-        end = min(start + (room - _CHROME) // 4 * 3, len(data))
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character: back off
-            end -= 1
-        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode()}?=")
-        if end >= len(data):
-            return "\n ".join(words)
-        start, room = end, _MAX_WORD
+def _policy(mail: Outgoing, mail_from: str, *, readable: bool) -> EmailPolicy[EmailMessage]:
+    """How the message is written: an ``.eml`` file, or for the wire, with UTF-8 headers only
+    where an address needs them (the transport then asks for SMTPUTF8, on the same test)."""
+    if readable:
+        chosen = _EML
+    elif mail.address.isascii() and mail_from.isascii():
+        chosen = policy.SMTP
+    else:
+        chosen = policy.SMTPUTF8
+    # Headers set with ``set_raw`` are written as given (see _set_trace_header).
+    return chosen.clone(refold_source="none")
 
 
 def _refuse_line_breaks(value: str) -> None:
-    # A line break in a header value would start a header of the sender's choosing.
+    # A line break in a header value would start a header of the sender's choosing, or end the
+    # headers early; the email package refuses one only when text follows it.
     if _LINE_BREAKS.search(value):
         raise ValueError(f"header values may not contain line breaks: {value!r}")
+
+
+def _mailbox(name: str, address: str, written_as: EmailPolicy[EmailMessage]) -> str:
+    """``name <address>``, or the bare address when the header the email package would write
+    for the name does not read back as this one mailbox.
+
+    Some Python versions drop the quotes of a quoted name too long for one line when they fold
+    it (python/cpython#80222): a comma or colon in the name would then add a recipient, or make
+    the header a group without any. Such a name is left out rather than trusted.
+    """
+    # username and domain, not addr_spec: Address refuses to parse a UTF-8 local part.
+    local, _, domain = address.partition("@")
+    bare = str(Address(username=local, domain=domain))
+    if not name:
+        return bare
+    named = str(Address(display_name=name, username=local, domain=domain))
+    return named if _reads_back_as(named, address, written_as) else bare
+
+
+def _reads_back_as(mailbox: str, address: str, written_as: EmailPolicy[EmailMessage]) -> bool:
+    """Whether the ``To`` header the email package writes for ``mailbox`` reads back, by the
+    same package, as ``address`` alone; setting it refuses line breaks (``ValueError``)."""
+    probe = EmailMessage(policy=written_as)
+    probe["To"] = mailbox
+    folded = probe["To"].fold(policy=written_as)
+    try:
+        read = message_from_string(folded, policy=policy.default)["To"]
+    except Exception:  # the package failing on its own output (a name read as a group, say)
+        return False
+    mailboxes = [
+        (group.display_name, [a.addr_spec for a in group.addresses]) for group in read.groups
+    ]
+    return mailboxes == [(None, [address])]  # one mailbox, not in a group
+
+
+def _as_text(text: str) -> str:
+    """``text`` as the email package should be given it, so that it takes it as written.
+
+    The package decodes whatever looks like an RFC 2047 encoded word in a header value it is
+    given; decoded, such a word can carry a line break into the header, which some Python
+    versions then write out as a header of its own. Text that might hold one is handed over as
+    one encoded word of the whole text, which the package decodes to the text itself.
+    """
+    return Charset("utf-8").header_encode(text) if "=?" in text else text
+
+
+def _set_trace_header(
+    message: EmailMessage, name: str, value: str, written_as: EmailPolicy[EmailMessage]
+) -> None:
+    """A header to find a mail by, written on one line as it is: folded, a long value would
+    read back with a leading space, or as encoded words; 8-bit text only where the policy takes
+    it (line breaks are refused already)."""
+    if value.isascii() or written_as.utf8:
+        message.set_raw(name, value)
+    else:
+        message[name] = _as_text(value)
 
 
 # --- Transports -------------------------------------------------------------------------------
