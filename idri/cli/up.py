@@ -115,10 +115,10 @@ async def _up(configured: Settings, *, port: int, ui_port: int | None, headless:
             configured = configured.model_copy(update={"temporal_address": server.address})
         client = await _connect(configured, own_server=server is not None)
         code = await _serve(client, configured, server, codec, stop)
-        # The SDK's client and worker sit in reference cycles that Python would otherwise only
-        # collect while the interpreter finalises, when the SDK's Rust threads can no longer
-        # take the GIL: the process then dies with SIGABRT (about 1 stop in 10, measured).
-        # Collect them now, while the event loop still runs.
+        # The SDK's client and worker sit in reference cycles; collected only while the
+        # interpreter finalises, their native parts abort the process (SIGABRT or SIGSEGV, exit
+        # status 134 or 139 after a clean Ctrl-C; temporalio/sdk-python#300). Collect them now,
+        # while the event loop still runs.
         del client
         gc.collect()
         return code
@@ -151,14 +151,13 @@ async def _serve(
 ) -> int:
     from idri.client import ensure_search_attributes
     from idri.schedules import install_schedules
-    from worker import build_worker, settle_heap
+    from worker import build_worker
 
     await ensure_search_attributes(client)
     worker = build_worker(client, configured)
     async with worker:
         await install_schedules(client, configured)
         _banner(client, configured, server, codec)
-        settle_heap()
         code = 0
         while not stop.is_set():
             if server is not None and not server.running():
