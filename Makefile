@@ -10,7 +10,7 @@ N ?= 500
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[local,report,dev]'
 	touch $(STAMP)
 
 up: $(STAMP)

@@ -26,10 +26,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, Protocol
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine, exists
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -40,20 +38,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import insert_ignoring_duplicates, read_session, write_session
 from activities.mailer import message_id
+from activities.registry import Mailboxes
 from activities.registry_read import institutes
 from activities.tables import EventRow, InstituteRow, NotificationRow, table_of, utcnow
 from activities.templates import (
-    cst_time,
-    direction,
     district,
-    en_date,
-    iso_day,
-    label,
-    last_day,
+    mail_environment,
     parse_moment,
-    zh_date,
 )
-from idri.settings import Settings
 from models import search
 from models.case import SYSTEM, Actor, EvaluationOpening, Role, Stage
 from models.schedules import (
@@ -352,26 +344,9 @@ class SummaryMail:
     body: str
 
 
-@cache
-def _mail_templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("idri", "templates"),
-        autoescape=False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(
-        zh_date=zh_date, en_date=en_date, cst_time=cst_time, iso_day=iso_day, last_day=last_day
-    )
-    env.globals.update(label=label, district=district, direction=direction)
-    return env
-
-
 def render_summary(template: str, **context: Any) -> tuple[str, str]:
     """(subject, body) of a summary mail; line 1 of the template is the subject."""
-    text = _mail_templates().get_template(f"mail/{template}.txt.j2").render(context)
+    text = mail_environment().get_template(f"mail/{template}.txt.j2").render(context)
     subject, _, body = text.partition("\n")
     body = "\n".join(line.rstrip() for line in body.strip("\n").splitlines())
     while "\n\n\n" in body:
@@ -455,31 +430,30 @@ class ScheduleActivities:
     """The annual round's and the evaluation sweep's side effects.
 
     ``client`` sends the ``open_evaluation`` updates; by default the worker's own client
-    (``activity.client()``). ``source`` finds cases; by default the one ``IDRI_CASE_SOURCE`` names.
+    (``activity.client()``). ``source`` finds cases; by default the registry.
     """
 
     def __init__(
         self,
         engine: Engine,
-        settings: Settings,
         *,
+        rules: ScheduleRules,
+        mailboxes: Mailboxes,
+        sweep_concurrency: int = 20,
         client: Client | None = None,
         source: CaseSource | None = None,
     ) -> None:
         self.engine = engine
-        self.settings = settings
+        self.rules = rules
+        self.mailboxes = mailboxes
+        self.sweep_concurrency = sweep_concurrency
+        """Evaluations opened at the same time within a page."""
         self._client = client
-        if source is None:
-            source = (
-                VisibilitySource(lambda: self.client)
-                if settings.case_source == "visibility"
-                else RegistrySource(engine)
-            )
-        self.source = source
+        self.source = source or RegistrySource(engine)
 
     def _bureau_mail(self, subject: str, body: str) -> SummaryMail:
         """A summary for the bureau; recorded as undeliverable when no mailbox is configured."""
-        bureau = self.settings.bureau_email or None
+        bureau = self.mailboxes.bureau
         missing = None if bureau else "no bureau mailbox configured (IDRI_BUREAU_EMAIL)"
         return SummaryMail("bureau", "", bureau, missing, subject, body)
 
@@ -489,15 +463,7 @@ class ScheduleActivities:
 
     @activity.defn(name=ScheduleActivityName.LOAD_RULES)
     async def load_schedule_rules(self) -> ScheduleRules:
-        s = self.settings
-        return ScheduleRules(
-            round_deadline_month=s.round_deadline_month,
-            round_deadline_day=s.round_deadline_day,
-            reminder_lead_days=sorted(set(s.reminder_lead_days), reverse=True),
-            evaluation_open_window_days=s.evaluation_open_window_days,
-            sweep_page_size=s.sweep_page_size,
-            sweep_pages_per_run=s.sweep_pages_per_run,
-        )
+        return self.rules
 
     # --- The annual round ---------------------------------------------------------------------
 
@@ -517,9 +483,9 @@ class ScheduleActivities:
                 deadline=request.deadline,
                 district_l=district(code),
                 cases=items[:MAIL_LIST_LIMIT],
-                bureau_email=self.settings.bureau_email,
+                bureau_email=self.mailboxes.bureau or "",
             )
-            address = self.settings.district_emails.get(code)
+            address = self.mailboxes.districts.get(code)
             problem = (
                 None if address else f"no mailbox for district {code!r} (IDRI_DISTRICT_EMAILS)"
             )
@@ -544,7 +510,7 @@ class ScheduleActivities:
                 "source": self.source.name,
             },
             mails=mails,
-            mail_from=self.settings.mail_from,
+            mail_from=self.mailboxes.mail_from,
         )
         return RoundReminderResult(
             request.key, request.lead_days, request.at, len(by_district), len(cases), queued
@@ -585,7 +551,7 @@ class ScheduleActivities:
                 "source": self.source.name,
             },
             mails=[mail],
-            mail_from=self.settings.mail_from,
+            mail_from=self.mailboxes.mail_from,
         )
         return RoundCloseResult(
             request.key,
@@ -610,7 +576,7 @@ class ScheduleActivities:
         items, next_cursor = await self.source.due_evaluations(
             request.due_before, request.cursor, request.page_size
         )
-        semaphore = asyncio.Semaphore(self.settings.sweep_concurrency)
+        semaphore = asyncio.Semaphore(self.sweep_concurrency)
         done = 0
 
         async def one(item: CaseItem) -> tuple[str, str | None]:
@@ -688,7 +654,7 @@ class ScheduleActivities:
             "sweep_report",
             as_of=request.as_of,
             totals=totals,
-            window_days=self.settings.evaluation_open_window_days,
+            window_days=self.rules.evaluation_open_window_days,
             groups=groups,
             overdue_total=len(items),
         )
@@ -711,7 +677,7 @@ class ScheduleActivities:
                 "source": self.source.name,
             },
             mails=[mail],
-            mail_from=self.settings.mail_from,
+            mail_from=self.mailboxes.mail_from,
         )
         return OverdueReportResult(request.key, counts, len(items), queued)
 

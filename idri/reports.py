@@ -30,7 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
@@ -435,22 +435,10 @@ def chart(report: Report, *, fmt: ChartFormat = "svg") -> bytes:
 
 
 def _templates() -> Environment:
-    from activities.templates import direction, district, label
+    from activities.templates import environment
 
-    env = Environment(
-        loader=PackageLoader("idri", "templates"),
-        autoescape=select_autoescape(["html.j2"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.globals.update(
-        label=label,
-        district=district,
-        direction=direction,
-        overdue_label=lambda kind: OVERDUE_KINDS.get(kind, {"zh": kind, "en": kind}),
-    )
+    env = environment("idri", autoescape=True)
+    env.globals["overdue_label"] = lambda kind: OVERDUE_KINDS.get(kind, {"zh": kind, "en": kind})
     env.filters.update(
         day=lambda moment: cst_date(moment).isoformat() if moment else "",
         stamp=lambda moment: moment.astimezone(CST).strftime("%Y-%m-%d %H:%M"),

@@ -17,9 +17,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.case import Policy
+from models.schedules import ScheduleRules
 
 _POLICY = Policy()
 """The periods' defaults are the policy's own: stated once, in ``models/case.py``."""
+_RULES = ScheduleRules()
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -93,9 +95,9 @@ class Settings(BaseSettings):
     """The evaluation sweep runs daily at this hour, Beijing time."""
     sweep_every: str | None = None
     """A duration such as ``10m`` that replaces the daily sweep by an interval (demos)."""
-    sweep_page_size: int = Field(500, ge=1, le=10_000)
+    sweep_page_size: int = Field(_RULES.sweep_page_size, ge=1, le=10_000)
     """Institutes looked at per activity call of the sweep."""
-    sweep_pages_per_run: int = Field(10, ge=1)
+    sweep_pages_per_run: int = Field(_RULES.sweep_pages_per_run, ge=1)
     """Pages per sweep workflow run before it continues as new."""
     sweep_concurrency: int = Field(20, ge=1, le=500)
     """Evaluations opened at the same time within a page."""
@@ -162,6 +164,12 @@ class Settings(BaseSettings):
         return Policy(
             **given, notice_override_seconds=override.total_seconds() if override else None
         )
+
+    def schedule_rules(self) -> ScheduleRules:
+        """The rules the schedule workflows run by, as ``load_schedule_rules`` hands them over."""
+        given = {f.name: getattr(self, f.name) for f in fields(ScheduleRules)}
+        given["reminder_lead_days"] = sorted(set(self.reminder_lead_days), reverse=True)
+        return ScheduleRules(**given)
 
     @property
     def registry_url(self) -> str:

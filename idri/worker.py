@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
     from activities.notify import NotificationActivities
     from activities.publish import PublicationActivities
-    from activities.registry import RegistryActivities
+    from activities.registry import Mailboxes, RegistryActivities
+    from activities.schedules import ScheduleActivities
 
 WORKFLOWS: Sequence[type] = (InstituteWorkflow, AnnualRoundWorkflow, EvaluationSweepWorkflow)
 
@@ -40,7 +41,6 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     from activities.calendar import CalendarActivities, load_calendar
     from activities.db import create_registry_engine, migrate
     from activities.policy import PolicyActivities
-    from activities.schedules import ScheduleActivities
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.registry_url)
@@ -54,20 +54,48 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         notifications.deliver_notifications,
         publication.publish,
         publication.publish_queued,
-        *ScheduleActivities(engine, settings).all(),
+        *schedule_activities(engine, settings).all(),
     ]
 
 
-def registry_activities(engine: Engine, settings: Settings) -> RegistryActivities:
-    """``record_event`` with the mailboxes of ``settings``."""
-    from activities.registry import Mailboxes, RegistryActivities
+def mailboxes_of(settings: Settings) -> Mailboxes:
+    from activities.registry import Mailboxes
 
-    mailboxes = Mailboxes(
+    return Mailboxes(
         mail_from=settings.mail_from,
         bureau=settings.bureau_email or None,
         districts=dict(settings.district_emails),
     )
-    return RegistryActivities(engine, mailboxes)
+
+
+def registry_activities(engine: Engine, settings: Settings) -> RegistryActivities:
+    """``record_event`` with the mailboxes of ``settings``."""
+    from activities.registry import RegistryActivities
+
+    return RegistryActivities(engine, mailboxes_of(settings))
+
+
+def schedule_activities(
+    engine: Engine, settings: Settings, *, client: Client | None = None
+) -> ScheduleActivities:
+    """The schedule workflows' activities, finding cases where ``IDRI_CASE_SOURCE`` says."""
+    from temporalio import activity
+
+    from activities.schedules import RegistrySource, ScheduleActivities, VisibilitySource
+
+    source = (
+        VisibilitySource(lambda: client or activity.client())
+        if settings.case_source == "visibility"
+        else RegistrySource(engine)
+    )
+    return ScheduleActivities(
+        engine,
+        rules=settings.schedule_rules(),
+        mailboxes=mailboxes_of(settings),
+        sweep_concurrency=settings.sweep_concurrency,
+        client=client,
+        source=source,
+    )
 
 
 def notification_activities(

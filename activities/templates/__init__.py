@@ -124,16 +124,20 @@ def last_day(value: object) -> date | None:
     return moment
 
 
-def _environment(autoescape: bool) -> Environment:
+def environment(package: str = "activities", *, autoescape: bool) -> Environment:
+    """The one way idri builds a Jinja environment: templates of ``package``'s ``templates``
+    folder, undefined names refused, the date filters and display names above at hand.
+
+    ``autoescape`` escapes ``*.html.j2`` templates (pages); mails are plain text.
+    """
     env = Environment(
-        loader=PackageLoader("activities", "templates"),
+        loader=PackageLoader(package, "templates"),
         autoescape=select_autoescape(["html.j2"]) if autoescape else False,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        # The templates ship with the code: checking their files for changes before every
-        # render (jinja's default) was a stat per mail and per page.
+        # The templates ship with the code: nothing changes them while a process runs.
         auto_reload=False,
     )
     env.filters.update(
@@ -146,10 +150,10 @@ def _environment(autoescape: bool) -> Environment:
 @cache
 def mail_environment() -> Environment:
     """Plain-text mail templates (no HTML escaping)."""
-    return _environment(autoescape=False)
+    return environment(autoescape=False)
 
 
 @cache
 def page_environment() -> Environment:
     """HTML page templates (``*.html.j2``, escaped)."""
-    return _environment(autoescape=True)
+    return environment(autoescape=True)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from activities.schedules import CaseItem, RegistrySource, ScheduleActivities
+from idri.worker import mailboxes_of
 from models.case import EvaluationResult, Stage
 from models.schedules import SweepPageRequest
 from models.time import round_deadline, round_year_for
@@ -88,7 +89,11 @@ async def test_the_case_refuses_a_second_opening_and_the_sweep_counts_it(
 
         with registry(h) as engine:
             activities = ScheduleActivities(
-                engine, h.settings, client=h.client, source=Stale(engine)
+                engine,
+                rules=h.settings.schedule_rules(),
+                mailboxes=mailboxes_of(h.settings),
+                client=h.client,
+                source=Stale(engine),
             )
             page = await activities.open_due_evaluations(
                 SweepPageRequest(await h.now(), due, None, 10)

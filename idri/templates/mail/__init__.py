@@ -1,1 +1,0 @@
-"""Plain-text templates of the programme-level summary mails."""
