@@ -5,9 +5,9 @@ is a ``typer.Typer`` added with ``app.add_typer`` (``idri survey add|import``); 
 top-level commands adds them with ``register(app)`` (``idri status``, ``idri report``).
 
 The command modules import only Typer, ``models`` and ``idri.cli._common`` when they load; the
-Temporal SDK, the database, openpyxl and Rich are imported inside the commands that use them,
-so ``idri --help`` and ``idri calendar ...`` never load them and ``idri status`` loads only
-the SDK.
+Temporal SDK and the workflow module, the database, openpyxl and Rich are imported inside the
+commands that use them: ``idri --help`` and ``idri calendar ...`` load none of them, and
+``idri status`` only the SDK and the workflow module.
 """
 
 from __future__ import annotations
