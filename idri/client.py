@@ -4,31 +4,23 @@ Temporal's standard environment configuration (``temporalio.envconfig``: a profi
 ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS certificates, ``TEMPORAL_API_KEY``) wins; the
 ``IDRI_TEMPORAL_*`` settings fill in what it leaves unset.
 
-Two ways in, from the same configuration: :func:`connect`, the SDK's :class:`Client` for workers
-and most commands; and :func:`connect_service`, the bare service connection underneath it, for a
-command that makes one call and needs no ``Client`` (``idri status``: importing
-``temporalio.client`` takes about a tenth of a second, a fifth of the whole command).
+Workers and commands connect with :func:`connect`, which gives the SDK's :class:`Client`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 
 from idri.settings import Settings
 from models import search
-
-if TYPE_CHECKING:
-    from temporalio.client import Client
-    from temporalio.converter import DataConverter
-    from temporalio.service import ServiceClient
 
 
 def connect_config(settings: Settings) -> dict[str, Any]:
@@ -40,50 +32,9 @@ def connect_config(settings: Settings) -> dict[str, Any]:
 
 
 async def connect(settings: Settings) -> Client:
-    from temporalio.client import Client
-
     from idri.codec import data_converter  # cryptography is only needed once we connect
 
     return await Client.connect(**connect_config(settings), data_converter=data_converter(settings))
-
-
-@dataclass(frozen=True)
-class ServiceConnection:
-    """What :func:`connect` would make a :class:`Client` of: the service connection, the
-    namespace and the data converter."""
-
-    service_client: ServiceClient
-    namespace: str
-    data_converter: DataConverter
-
-    def client(self) -> Client:
-        """The :class:`Client` over this connection, as :func:`connect` returns it."""
-        from temporalio.client import Client
-
-        return Client(
-            self.service_client, namespace=self.namespace, data_converter=self.data_converter
-        )
-
-
-async def connect_service(settings: Settings) -> ServiceConnection:
-    """Connect as :func:`connect` does, without building (or importing) the SDK's ``Client``.
-
-    ``Client.connect`` makes a ``ConnectConfig`` of its keyword arguments other than the
-    namespace and the data converter; this makes the same one of :func:`connect_config`
-    (``tests/cli/test_lean_query.py`` compares the two).
-
-    Raises:
-        EncryptionConfigError: before connecting, when the encryption settings cannot work.
-    """
-    from temporalio.service import ConnectConfig, ServiceClient
-
-    from idri.codec import data_converter
-
-    config = connect_config(settings)
-    namespace = config.pop("namespace")
-    converter = data_converter(settings)
-    service_client = await ServiceClient.connect(ConnectConfig(**config))
-    return ServiceConnection(service_client, namespace, converter)
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:

@@ -1,12 +1,9 @@
 """What every idri command shares: the operator's identity, output, the Temporal connection and
 turning failures into one line on stderr.
 
-Kept light on purpose: ``idri --help`` and ``idri calendar ...`` must not pay for importing the
-Temporal SDK, so everything from ``temporalio`` is imported inside the functions that talk to the
-server. Reading a case needs no workflow module either: :func:`case_handle` addresses the
-workflow by its id and :func:`query_case` queries it by name, with its result type from
-``models`` (``tests/cli/test_lazy.py`` checks the names against ``InstituteWorkflow``), and it
-needs no ``temporalio.client``: :func:`read_case` queries on the bare service connection.
+``idri --help`` and ``idri calendar ...`` need no Temporal SDK, so everything from ``temporalio``
+and the workflow module is imported inside the functions that talk to the server. Queries and
+updates name their ``InstituteWorkflow`` method (``handle.query(InstituteWorkflow.status)``).
 
 Exit status: 0 done; 1 refused or invalid (the reason is on stderr, one line); 2 wrong usage
 (Typer's own message); 3 Temporal unreachable or no answer in time.
@@ -19,7 +16,7 @@ import dataclasses
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -35,9 +32,9 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
     from temporalio.service import RPCError
 
-    from idri.client import ServiceConnection
     from idri.settings import Settings
     from models.case import CaseStatus
+    from workflows.institute import InstituteWorkflow
 
 T = TypeVar("T")
 
@@ -238,43 +235,30 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         client = await connect_client(settings())
         return await work(client)
 
-    return _run(main())
-
-
-def read_case(case_id: str, query: str, result_type: type[T]) -> T:
-    """Query case ``case_id`` (see :func:`query_case`), with :func:`run`'s failures."""
-
-    async def main() -> T:
-        from idri.client import connect_service
-
-        configured = settings()
-        connection = await _reach(configured, lambda: connect_service(configured))
-        return await query_case(connection, case_id, query, result_type)
-
-    return _run(main())
-
-
-def _run(main: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(main)
+        return asyncio.run(main())
     except CliError as error:
         fail(str(error), error.code)
 
 
+def read_case(case_id: str, query: Callable[[InstituteWorkflow], T]) -> T:
+    """The answer of case ``case_id`` to ``query``, a query method of the workflow
+    (``InstituteWorkflow.status``), with :func:`run`'s and :func:`answer`'s failures."""
+
+    async def ask(client: Client) -> T:
+        return await answer(client, case_id, case_handle(client, case_id).query(query))
+
+    return run(ask)
+
+
 async def connect_client(configured: Settings) -> Client:
-    from idri.client import connect
-
-    return await _reach(configured, lambda: connect(configured))
-
-
-async def _reach(configured: Settings, connect: Callable[[], Awaitable[T]]) -> T:
-    """Connect to Temporal with ``connect``, explaining why it failed."""
-    from idri.client import connect_config
+    """Connect to Temporal, explaining why it failed."""
+    from idri.client import connect, connect_config
     from idri.codec import EncryptionConfigError
 
     address = connect_config(configured).get("target_host", configured.temporal_address)
     try:
-        return await asyncio.wait_for(connect(), CONNECT_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(connect(configured), CONNECT_TIMEOUT_SECONDS)
     except EncryptionConfigError as error:
         raise CliError(str(error)) from None
     except (RuntimeError, OSError, TimeoutError) as error:
@@ -292,59 +276,11 @@ async def _reach(configured: Settings, connect: Callable[[], Awaitable[T]]) -> T
         ) from None
 
 
-def workflow_id(case_id: str) -> str:
-    """The workflow id of a case (``workflows.institute.workflow_id``, without importing it)."""
-    return f"institute-{case_id}"
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
+    """The case's workflow; queries and updates name its ``InstituteWorkflow`` method."""
+    from workflows.institute import InstituteWorkflow, workflow_id
 
-
-def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
-    """The case's workflow; updates name their ``InstituteWorkflow`` method, queries go through
-    :func:`query_case`."""
-    return client.get_workflow_handle(workflow_id(case_id))
-
-
-STATUS_QUERY = "status"
-"""``InstituteWorkflow.status``: the case's :class:`~models.case.CaseStatus`."""
-HISTORY_QUERY = "history"
-"""``InstituteWorkflow.history``: the case's recent :class:`~models.case.HistoryEntry` list."""
-
-
-async def query_case(
-    connection: ServiceConnection, case_id: str, query: str, result_type: type[T]
-) -> T:
-    """Query case ``case_id`` by the query's name, as ``WorkflowHandle.query`` does (the same
-    request, retried; the same decoding), on the bare service connection: a command that only
-    reads a case does not import ``temporalio.client`` unless the case is missing.
-
-    The failures are :func:`answer`'s, with a failed query (``INVALID_ARGUMENT``, which the SDK
-    raises as ``WorkflowQueryFailedError``) as ``case ... could not answer: <message>``.
-    """
-    from temporalio.api.common.v1 import WorkflowExecution
-    from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
-    from temporalio.converter import WorkflowSerializationContext
-    from temporalio.service import RPCError, RPCStatusCode
-
-    workflow = workflow_id(case_id)
-    request = QueryWorkflowRequest(
-        namespace=connection.namespace, execution=WorkflowExecution(workflow_id=workflow)
-    )
-    request.query.query_type = query
-    call = connection.service_client.workflow_service.query_workflow(request, retry=True)
-    try:
-        response = await _in_time(case_id, call)
-    except RPCError as error:
-        if error.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise CliError(_query_failed(case_id, error.message)) from None
-        raise CliError(await _rpc_failure(connection.client, case_id, error)) from None
-    # Without a reject condition (idri sets none) the server never rejects a query.
-    converter = connection.data_converter.with_context(
-        WorkflowSerializationContext(namespace=connection.namespace, workflow_id=workflow)
-    )
-    results = await converter.decode(response.query_result.payloads, [result_type])
-    if not results:  # the SDK would return None; a worker always answers with one payload
-        raise CliError(f"case {case_id} answered the query {query!r} with nothing")
-    result: T = results[0]
-    return result
+    return client.get_workflow_handle_for(InstituteWorkflow.run, workflow_id(case_id))
 
 
 async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
@@ -357,9 +293,9 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
     except WorkflowUpdateFailedError as error:
         raise CliError(_refusal(error)) from None
     except WorkflowQueryFailedError as error:
-        raise CliError(_query_failed(case_id, str(error))) from None
+        raise CliError(f"case {case_id} could not answer: {error}") from None
     except RPCError as error:
-        raise CliError(await _rpc_failure(lambda: client, case_id, error)) from None
+        raise CliError(await _rpc_failure(client, case_id, error)) from None
 
 
 async def _in_time(case_id: str, call: Awaitable[T]) -> T:
@@ -374,16 +310,12 @@ async def _in_time(case_id: str, call: Awaitable[T]) -> T:
         ) from None
 
 
-def _query_failed(case_id: str, message: str) -> str:
-    return f"case {case_id} could not answer: {message}"
-
-
-async def _rpc_failure(client: Callable[[], Client], case_id: str, error: RPCError) -> str:
+async def _rpc_failure(client: Client, case_id: str, error: RPCError) -> str:
     """What a refused call means: a missing or closed case, or Temporal's own reason."""
     from temporalio.service import RPCStatusCode
 
     if error.status == RPCStatusCode.NOT_FOUND:
-        return await _missing_or_closed(client(), case_id)
+        return await _missing_or_closed(client, case_id)
     return f"Temporal refused the call for case {case_id}: {error.message}"
 
 

@@ -8,10 +8,9 @@ the case as it was and prints the workflow's reason on stderr (exit status 1).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
 
@@ -53,9 +52,13 @@ from models.case import (
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.workflow import UpdateMethodMultiParam
 
     from models.case import CaseStatus
     from workflows.institute import InstituteWorkflow
+
+    Update: TypeAlias = UpdateMethodMultiParam[[InstituteWorkflow, Any], CaseStatus]
+    """An update of the workflow, by method reference: ``InstituteWorkflow.decide``."""
 
 HELP_PANEL = "Cases"
 
@@ -63,28 +66,21 @@ CaseArg = Annotated[
     str, typer.Argument(metavar="CASE", help="The case id (or its workflow id institute-...).")
 ]
 
-Pick = Callable[[type["InstituteWorkflow"]], Any]
-"""Chooses the update by method reference: ``lambda w: w.recommend``."""
 
-
-def act(case: str, pick: Pick, payload: Any, *, done: str, json_: bool) -> None:
+def act(case: str, update: Update, payload: Any, *, done: str, json_: bool) -> None:
     """Send one update to ``case`` and print the result."""
-    act_all(case, [(pick, payload)], done=done, json_=json_)
+    act_all(case, [(update, payload)], done=done, json_=json_)
 
 
-def act_all(case: str, updates: list[tuple[Pick, Any]], *, done: str, json_: bool) -> None:
+def act_all(case: str, updates: list[tuple[Update, Any]], *, done: str, json_: bool) -> None:
     """Send updates in order, stopping at the first refusal (earlier ones stay applied)."""
     case_id = normalise_case_id(case)
 
     async def work(client: Client) -> CaseStatus:
-        from workflows.institute import InstituteWorkflow
-
         handle = case_handle(client, case_id)
         status = None
-        for pick, payload in updates:
-            status = await answer(
-                client, case_id, handle.execute_update(pick(InstituteWorkflow), payload)
-            )
+        for update, payload in updates:
+            status = await answer(client, case_id, handle.execute_update(update, payload))
         assert status is not None
         return status
 
@@ -141,6 +137,8 @@ def plan_submit(
     json_: JsonOption = False,
 ) -> None:
     """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
+    from workflows.institute import InstituteWorkflow
+
     digest = hashlib.sha256()
     with file.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -148,7 +146,7 @@ def plan_submit(
     payload = PlanSubmission(operator(as_, role, district), file.name, digest.hexdigest())
     act(
         case,
-        lambda w: w.submit_plan,
+        InstituteWorkflow.submit_plan,
         payload,
         done=f"plan {file.name} recorded (SHA-256 {payload.sha256})",
         json_=json_,
@@ -169,8 +167,10 @@ def recommend(
     json_: JsonOption = False,
 ) -> None:
     """The district recommends the candidate to the municipal bureau (by 30 April)."""
+    from workflows.institute import InstituteWorkflow
+
     payload = Recommendation(operator(as_, role, district), opinion, national_ambition=national)
-    act(case, lambda w: w.recommend, payload, done="recommended", json_=json_)
+    act(case, InstituteWorkflow.recommend, payload, done="recommended", json_=json_)
 
 
 # --- Expert review, site inspection, decision ----------------------------------------------------
@@ -194,6 +194,8 @@ def review_assign(
     json_: JsonOption = False,
 ) -> None:
     """Assign one or more experts (an expert from the applicant's organisation is refused)."""
+    from workflows.institute import InstituteWorkflow
+
     emails: list[str | None] = list(email or []) or [None] * len(expert)
     if len(org) != len(expert) or len(emails) != len(expert):
         fail(
@@ -201,8 +203,8 @@ def review_assign(
             f"{len(org)} --org, {len(email or [])} --email"
         )
     actor = operator(as_, role, district)
-    updates: list[tuple[Pick, Any]] = [
-        (lambda w: w.assign_expert, ExpertAssignment(actor, name, organisation, address))
+    updates: list[tuple[Update, Any]] = [
+        (InstituteWorkflow.assign_expert, ExpertAssignment(actor, name, organisation, address))
         for name, organisation, address in zip(expert, org, emails, strict=True)
     ]
     act_all(case, updates, done=f"assigned {', '.join(expert)}", json_=json_)
@@ -220,8 +222,10 @@ def review_submit(
     json_: JsonOption = False,
 ) -> None:
     """Record an assigned expert's score and opinion."""
+    from workflows.institute import InstituteWorkflow
+
     payload = ExpertReview(operator(as_, role, district), expert, score, opinion)
-    act(case, lambda w: w.submit_review, payload, done=f"review by {expert}", json_=json_)
+    act(case, InstituteWorkflow.submit_review, payload, done=f"review by {expert}", json_=json_)
 
 
 class InspectionResult(str, Enum):
@@ -239,10 +243,12 @@ def inspect(
     json_: JsonOption = False,
 ) -> None:
     """Record the site inspection (现场考查)."""
+    from workflows.institute import InstituteWorkflow
+
     payload = SiteInspection(operator(as_, role, district), result is InspectionResult.passed, note)
     act(
         case,
-        lambda w: w.record_inspection,
+        InstituteWorkflow.record_inspection,
         payload,
         done=f"site inspection {result.value}",
         json_=json_,
@@ -259,8 +265,10 @@ def decide(
     json_: JsonOption = False,
 ) -> None:
     """The bureau's comprehensive evaluation: approve (public notice), defer or reject."""
+    from workflows.institute import InstituteWorkflow
+
     payload = Decision(operator(as_, role, district), outcome, reason)
-    act(case, lambda w: w.decide, payload, done=f"decision: {outcome.value}", json_=json_)
+    act(case, InstituteWorkflow.decide, payload, done=f"decision: {outcome.value}", json_=json_)
 
 
 # --- Public notice and objections ----------------------------------------------------------------
@@ -276,8 +284,16 @@ def object_(
     json_: JsonOption = False,
 ) -> None:
     """Record an objection received during the public notice."""
+    from workflows.institute import InstituteWorkflow
+
     payload = Objection(operator(as_, role, district), by, reason)
-    act(case, lambda w: w.lodge_objection, payload, done=f"objection by {by} recorded", json_=json_)
+    act(
+        case,
+        InstituteWorkflow.lodge_objection,
+        payload,
+        done=f"objection by {by} recorded",
+        json_=json_,
+    )
 
 
 objection = typer.Typer(name="objection", help="Objections (异议).", no_args_is_help=True)
@@ -305,9 +321,13 @@ def objection_resolve(
     json_: JsonOption = False,
 ) -> None:
     """Resolve an objection after investigating it."""
+    from workflows.institute import InstituteWorkflow
+
     payload = ObjectionResolution(operator(as_, role, district), upheld, reason, number)
     verdict = "upheld" if upheld else "dismissed"
-    act(case, lambda w: w.resolve_objection, payload, done=f"objection {verdict}", json_=json_)
+    act(
+        case, InstituteWorkflow.resolve_objection, payload, done=f"objection {verdict}", json_=json_
+    )
 
 
 # --- Tracking evaluation, rectification, national level -----------------------------------------
@@ -327,8 +347,10 @@ def evaluate_open(
     json_: JsonOption = False,
 ) -> None:
     """Open the tracking evaluation (possible in the window before it is due)."""
+    from workflows.institute import InstituteWorkflow
+
     payload = EvaluationOpening(operator(as_, role, district), note)
-    act(case, lambda w: w.open_evaluation, payload, done="evaluation opened", json_=json_)
+    act(case, InstituteWorkflow.open_evaluation, payload, done="evaluation opened", json_=json_)
 
 
 @evaluate.command("record")
@@ -349,13 +371,15 @@ def evaluate_record(
     json_: JsonOption = False,
 ) -> None:
     """Record the evaluation's result."""
+    from workflows.institute import InstituteWorkflow
+
     due = parse_date(deadline, "--deadline") if deadline else None
     payload = EvaluationRecord(
         operator(as_, role, district), result, note, due.isoformat() if due else None
     )
     act(
         case,
-        lambda w: w.record_evaluation,
+        InstituteWorkflow.record_evaluation,
         payload,
         done=f"evaluation: {result.value}",
         json_=json_,
@@ -375,10 +399,12 @@ def rectify_done(
     json_: JsonOption = False,
 ) -> None:
     """Report the rectification complete; the case returns to evaluation."""
+    from workflows.institute import InstituteWorkflow
+
     payload = RectificationReport(operator(as_, role, district), report)
     act(
         case,
-        lambda w: w.complete_rectification,
+        InstituteWorkflow.complete_rectification,
         payload,
         done="rectification reported",
         json_=json_,
@@ -402,12 +428,14 @@ def national(
     json_: JsonOption = False,
 ) -> None:
     """Record MIIT's national-level decision."""
+    from workflows.institute import InstituteWorkflow
+
     payload = NationalOutcome(
         operator(as_, role, district), result is NationalResult.designated, note
     )
     act(
         case,
-        lambda w: w.record_national_outcome,
+        InstituteWorkflow.record_national_outcome,
         payload,
         done=f"national level: {result.value}",
         json_=json_,
@@ -423,5 +451,7 @@ def withdraw(
     json_: JsonOption = False,
 ) -> None:
     """Withdraw the candidate (before designation)."""
+    from workflows.institute import InstituteWorkflow
+
     payload = Withdrawal(operator(as_, role, district), reason)
-    act(case, lambda w: w.withdraw, payload, done="withdrawn", json_=json_)
+    act(case, InstituteWorkflow.withdraw, payload, done="withdrawn", json_=json_)

@@ -9,9 +9,10 @@ import typer
 
 from idri.cli._common import console, fail, parse_date, print_json, settings, warn
 
-NAME = "calendar"
 HELP_PANEL = "Views"
-app = typer.Typer(help="The working-day calendar of public notices.", no_args_is_help=True)
+app = typer.Typer(
+    name="calendar", help="The working-day calendar of public notices.", no_args_is_help=True
+)
 
 
 @app.command("notice-end")

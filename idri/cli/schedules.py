@@ -17,10 +17,10 @@ from models.time import CST
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-NAME = "schedules"
 HELP_PANEL = "Service"
 
 app = typer.Typer(
+    name="schedules",
     help="The annual round and the evaluation sweep (Temporal Schedules, Beijing time).",
     no_args_is_help=True,
 )

@@ -28,6 +28,7 @@ from idri.cli._common import (
     JsonOption,
     OperatorRole,
     RoleOption,
+    case_handle,
     console,
     fail,
     gather_limited,
@@ -47,9 +48,9 @@ if TYPE_CHECKING:
 
     from idri.settings import Settings
 
-NAME = "survey"
 HELP_PANEL = "Cases"
 app = typer.Typer(
+    name="survey",
     help="Record candidates (调研发动): one at a time, or a district's survey sheet.",
     no_args_is_help=True,
 )
@@ -143,7 +144,6 @@ async def start_case(client: Client, configured: Settings, survey: SurveyRecord)
 
 
 async def _stage_of(client: Client, case_id: str) -> str:
-    from idri.cli._common import case_handle
     from models.search import STAGE
 
     description = await case_handle(client, case_id).describe()
@@ -276,7 +276,6 @@ def _contact(name: str | None, email: str | None, phone: str | None) -> Contact 
 async def _check_previous(client: Client, previous: str, district: str, organisation: str) -> None:
     from temporalio.service import RPCError, RPCStatusCode
 
-    from idri.cli._common import case_handle
     from models.case import TERMINAL_STAGES
     from models.search import DISTRICT, STAGE
 

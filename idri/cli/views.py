@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from idri.cli._common import (
-    HISTORY_QUERY,
-    STATUS_QUERY,
     JsonOption,
     allowed_text,
     console,
@@ -31,7 +29,7 @@ from idri.cli._common import (
     settings,
     warn,
 )
-from models.case import CaseStatus, HistoryEntry, Stage
+from models.case import CaseStatus, Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 
 if TYPE_CHECKING:
@@ -78,7 +76,9 @@ def _label(catalogue: Catalogue, code: str) -> str:
 
 def status(case: CaseArg, json_: JsonOption = False) -> None:
     """Where a case stands: stage, deadline, what it awaits, reviews, objections."""
-    result = read_case(normalise_case_id(case), STATUS_QUERY, CaseStatus)
+    from workflows.institute import InstituteWorkflow
+
+    result = read_case(normalise_case_id(case), InstituteWorkflow.status)
     if json_:
         print_json(result)
     else:
@@ -136,7 +136,9 @@ def show_status(s: CaseStatus) -> None:
 
 def history(case: CaseArg, json_: JsonOption = False) -> None:
     """Who did what, when and why."""
-    entries = read_case(normalise_case_id(case), HISTORY_QUERY, list[HistoryEntry])
+    from workflows.institute import InstituteWorkflow
+
+    entries = read_case(normalise_case_id(case), InstituteWorkflow.history)
     if json_:
         print_json(entries)
         return

@@ -1,5 +1,5 @@
-"""Read-only commands and the shape of the CLI: JSON that parses, the calendar, the catalogues,
-wall time, and the extension points other modules plug into."""
+"""Read-only commands: JSON that parses, the calendar, the catalogues, what ``idri status`` and
+``idri --help`` load, and the message when Temporal cannot be reached."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-import idri.cli
-from idri.cli import add_commands, build_app, load_command_module
+from idri.cli import build_app
 from models.lifecycle import mermaid_diagram
 from tests.cli.stack import BUREAU, Stack, imported_by, new_case
 
@@ -91,7 +88,7 @@ def test_status_answers_without_heavy_imports(stack: Stack, org: str) -> None:
     result, modules = imported_by("status", case, env=stack.env)
     assert result.returncode == 0, result.stderr
     assert "Stage" in result.stdout
-    heavy = ("sqlalchemy", "sqlmodel", "openpyxl", "matplotlib", "jinja2", "alembic", "workflows")
+    heavy = ("sqlalchemy", "sqlmodel", "openpyxl", "matplotlib", "jinja2", "alembic", "activities")
     assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
 
 
@@ -105,46 +102,6 @@ def test_help_does_not_import_the_temporal_sdk() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
-
-
-# --- Extension points ---------------------------------------------------------------------------
-
-
-def test_a_command_module_not_written_yet_is_skipped() -> None:
-    assert load_command_module("no_such_module_yet") is None
-
-
-def test_an_import_error_inside_a_command_module_is_not_hidden(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def broken(name: str) -> ModuleType:
-        raise ModuleNotFoundError("No module named 'croniter'", name="croniter")
-
-    monkeypatch.setattr(idri.cli.importlib, "import_module", broken)
-    with pytest.raises(ModuleNotFoundError, match="croniter"):
-        load_command_module("schedules")
-
-
-def test_a_module_joins_with_app_or_register() -> None:
-    app = typer.Typer()
-
-    @app.command()
-    def hello() -> None:
-        """Say hello."""
-
-    grouped = ModuleType("idri.cli.schedules")
-    grouped.app = typer.Typer(help="Schedules.")  # type: ignore[attr-defined]
-    grouped.app.command("list")(lambda: typer.echo("listed"))  # type: ignore[attr-defined]
-    add_commands(app, grouped)
-
-    registered = ModuleType("idri.cli.report")
-    registered.register = lambda target: target.command("report")(  # type: ignore[attr-defined]
-        lambda: typer.echo("reported")
-    )
-    add_commands(app, registered)
-
-    assert runner.invoke(app, ["schedules", "list"]).stdout == "listed\n"
-    assert runner.invoke(app, ["report"]).stdout == "reported\n"
 
 
 def test_an_unreachable_server_is_exit_status_3_with_what_to_do() -> None:

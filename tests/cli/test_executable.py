@@ -1,0 +1,146 @@
+"""The ``idri`` executable as an operator runs it: its help lists every command, its exit statuses
+hold even when the Temporal client's threads are still about at exit, and reading a case loads
+no database, spreadsheet or chart library."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from idri.devserver import free_port
+from tests.cli.stack import BIN, Stack, clean_environment, imported_by, new_case
+
+COMMANDS = {
+    *("survey", "plan", "recommend", "review", "inspect", "decide", "object", "objection"),
+    *("evaluate", "rectify", "national", "withdraw"),
+    *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
+    *("report", "calendar", "up", "simulate", "schedules"),
+}
+"""Every top-level command and group, as the README and ``idri --help`` name them."""
+
+NEVER_FOR_A_QUERY = (
+    "activities",
+    "openpyxl",
+    "matplotlib",
+    "sqlalchemy",
+    "sqlmodel",
+    "alembic",
+    "jinja2",
+    "structlog",
+)
+"""Top-level packages ``idri status`` does not need."""
+
+UNREACHABLE = "error: cannot reach Temporal at {address} (connection refused)"
+
+
+@pytest.fixture
+def unreachable(tmp_path: Path) -> dict[str, str]:
+    """An environment pointing at a port where no Temporal listens."""
+    return clean_environment(tmp_path / "data") | {
+        "IDRI_TEMPORAL_ADDRESS": f"localhost:{free_port()}"
+    }
+
+
+def _idri(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "idri"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _packages(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in names)
+
+
+def test_help_lists_every_command_and_each_command_has_its_own() -> None:
+    env = {"COLUMNS": "120", "PATH": "/usr/bin:/bin"}
+    overview = _idri("--help", env=env)
+    assert overview.returncode == 0, overview.stderr
+    listed = {line.split()[1] for line in overview.stdout.splitlines() if line.startswith("│ ")}
+    assert listed == COMMANDS | {"--help"}
+    status = _idri("status", "--help", env=env)
+    assert status.returncode == 0 and "Where a case stands" in status.stdout
+    typo = _idri("statu", "x", env=env)
+    assert typo.returncode == 2 and "Did you mean 'status'?" in typo.stderr
+    missing = _idri("status", env=env)
+    assert missing.returncode == 2 and "Missing argument 'CASE'" in missing.stderr
+
+
+def test_an_unreachable_server_is_exit_status_3_from_the_executable(
+    unreachable: dict[str, str],
+) -> None:
+    # Leaving through the interpreter's shutdown, the client's native threads abort it now and
+    # then (PyGILState_Release, exit status 134).
+    for _ in range(3):
+        result = _idri("status", "binhai-00000000", env=unreachable)
+        assert (result.returncode, result.stderr.count("\n")) == (3, 1), result.stderr
+        assert result.stderr.startswith(
+            UNREACHABLE.format(address=unreachable["IDRI_TEMPORAL_ADDRESS"])
+        )
+
+
+def test_a_malformed_key_is_refused_before_connecting(unreachable: dict[str, str]) -> None:
+    broken = unreachable | {"IDRI_ENCRYPTION_KEYS": '{"k1": "not-a-key"}'}
+    result = _idri("status", "binhai-00000000", env=broken)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: encryption key 'k1' in IDRI_ENCRYPTION_KEYS must be base64 of 32 random bytes"
+    )
+
+
+def test_status_loads_no_database_spreadsheet_or_chart_library(
+    unreachable: dict[str, str],
+) -> None:
+    result, modules = imported_by("status", "binhai-00000000", "--json", env=unreachable)
+
+    assert result.returncode == 3
+    assert "temporalio.client" in modules  # it did get as far as connecting
+    assert _packages(modules, NEVER_FOR_A_QUERY) == []
+    assert _packages(modules, ("rich",)) == []  # JSON needs no Rich
+    # Without keys, payloads are not encrypted: the converter needs no cryptography.
+    assert _packages(modules, ("cryptography",)) == []
+
+
+@pytest.mark.devserver
+def test_reading_a_case_from_the_executable(stack: Stack, org: str) -> None:
+    case = new_case(stack, org)
+
+    for command in ("status", "history"):
+        found = _idri(command, case, "--json", env=stack.env)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)
+
+    text = _idri("status", case, env=stack.env)
+    assert text.returncode == 0, text.stderr
+    assert re.search(rf"^Case +{case} *$", text.stdout, re.MULTILINE), text.stdout
+
+    # The path where the client's threads most often aborted the interpreter's shutdown.
+    for _ in range(3):
+        missing = _idri("status", "binhai-00000000", env=stack.env)
+        assert (missing.returncode, missing.stderr) == (
+            1,
+            "error: there is no case 'binhai-00000000'; `idri list` shows the cases\n",
+        )
+
+
+@pytest.mark.devserver
+async def test_the_client_encrypts_when_keys_are_set(stack: Stack) -> None:
+    from idri.client import connect
+    from idri.codec import EncryptionCodec
+    from idri.settings import Settings
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    plain = Settings(_env_file=None, temporal_address=stack.address)  # type: ignore[call-arg]
+    keyed = Settings(_env_file=None, temporal_address=stack.address, encryption_keys={"k1": key})  # type: ignore[call-arg]
+    assert (await connect(plain)).data_converter.payload_codec is None
+    codec = (await connect(keyed)).data_converter.payload_codec
+    assert isinstance(codec, EncryptionCodec) and codec.current_key_id == "k1"
