@@ -166,7 +166,9 @@ class NotificationActivities:
             if activity.in_activity():
                 activity.heartbeat(len(outcome.sent))
 
-    def deliver_to_files(self, event_key: str | None, token: str, earlier: str | None) -> int:
+    def deliver_to_files(
+        self, event_key: str | None, token: str, earlier: str | None = None
+    ) -> int:
         """``deliver_notifications`` without a mail server: each mail an ``.eml`` file (blocking).
 
         The outcome is recorded as by :meth:`send_batch`: a batch stopped by an error (a full

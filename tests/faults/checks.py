@@ -24,10 +24,9 @@ def expected_recipients(event: str) -> int:
 
 
 MAIL_WITHIN = 80.0
-"""Seconds the workers' deliverers get to send what is still in the outbox when the cases are
-done: a pass is due within a second of an event, and mail a worker killed mid-send had claimed
-is taken by the next look (every ``IDRI_DELIVERY_INTERVAL``, 10 s) after its lease ran out
-(``Deliverer.LEASE``, a minute)."""
+"""Seconds the delivery activities get to send what is still in the outbox when the cases are
+done: an attempt a killed worker had started is retried once its start-to-close timeout (a
+minute) runs out, and the retry takes over the rows that attempt had claimed."""
 
 
 async def outbox_settled(engine: Engine, case_ids: Sequence[str], within: float) -> None:
