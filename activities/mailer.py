@@ -201,7 +201,13 @@ def _mailbox(name: str, address: str, written_as: EmailPolicy[EmailMessage]) -> 
     if not name:
         return bare
     named = str(Address(display_name=name, username=local, domain=domain))
+    if not _NEEDS_QUOTES.search(name):
+        return named  # nothing to quote, so nothing the folding could unquote
     return named if _reads_back_as(named, address, written_as) else bare
+
+
+_NEEDS_QUOTES = re.compile(r'[()<>\[\]:;@\\,."]')
+"""RFC 5322's specials: a display name with one of them is written quoted."""
 
 
 def _reads_back_as(mailbox: str, address: str, written_as: EmailPolicy[EmailMessage]) -> bool:

@@ -14,6 +14,7 @@ sees the values the case used, whatever the settings or the calendar say today.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -78,6 +79,10 @@ activity and publish its pages with a ``publish`` activity again; the worker run
 its workflows and activities. The SDK decides a patch once per run, so a run that began under
 ``pages-by-worker``/``mail-by-worker`` keeps leaving both to the queues until it continues as new;
 the daily evaluation sweep empties those queues (``workflows/schedules.py``)."""
+
+MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
+"""How long a run that continues as new waits for its mail still going out (a mail server that
+is down is retried by the next run instead)."""
 
 HISTORY_CARRIED = 200
 """History entries carried across continue-as-new; the registry's audit trail keeps them all."""
@@ -203,17 +208,33 @@ class InstituteWorkflow:
         for failure in await asyncio.gather(*self._deliveries, return_exceptions=True):
             if isinstance(failure, BaseException):
                 workflow.logger.warning("notification delivery failed: %s", failure)
+        await self._let_mail_go_out()
         # An update accepted while the mails went out finishes (and its own mails are sent)
         # before the run ends; its result is carried into the next run.
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, *self._pages, return_exceptions=True)
         if self._case.stage.terminal:
-            # The last run: nobody would deliver what is still going out.
-            await asyncio.gather(*self._mail.values(), return_exceptions=True)
+            await self._let_mail_go_out()
             return self.status()
         carried = self._case.compact(HISTORY_CARRIED)
         carried.undelivered = [key for key, task in self._mail.items() if not task.done()]
         workflow.continue_as_new(InstituteInput(self._case.survey, carried=carried))
+
+    async def _let_mail_go_out(self) -> None:
+        """Wait for this run's mail before it ends: all of it in the last run (nobody would
+        deliver it after), else at most ``MAIL_BEFORE_CONTINUING`` (the next run delivers what
+        is still going out, so a mail server that is down holds nothing up)."""
+        if all(task.done() for task in self._mail.values()):
+            return  # no timer for nothing: runs from before the patch record none here
+        if self._case.stage.terminal:
+            await asyncio.gather(*self._mail.values(), return_exceptions=True)
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: all(task.done() for task in self._mail.values()),
+                timeout=MAIL_BEFORE_CONTINUING,
+                timeout_summary="mail still going out",
+            )
 
     def _time_to_continue(self) -> bool:
         """Continue-as-new at every evaluation cycle (each return to ``designated``) and whenever
