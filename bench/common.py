@@ -13,9 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-from temporalio.client import Client
+from typing import TypeVar
 
 from idri.devserver import DevServer, free_port
 
@@ -91,9 +89,6 @@ class WorkerProcess:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
 
-    def cpu_by_thread(self) -> dict[str, float]:
-        return cpu_by_thread(self.pid)
-
     def rss_mb(self) -> tuple[float, float]:
         return memory_mb(self.pid)
 
@@ -132,44 +127,6 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS
-
-
-THREAD_GROUPS = ("event loop", "Python threads", "SDK core")
-"""Where a worker's CPU goes: its main thread (the asyncio loop: activities, payload decoding and
-encoding, the sandbox's per-run imports, the deliverer), its Python threads (the workflow
-activations, run by the SDK's thread pool, and ``asyncio.to_thread`` work such as the page
-publisher) and the SDK's native Rust threads (gRPC, history, the core state machines)."""
-
-
-def cpu_by_thread(pid: int) -> dict[str, float]:
-    """CPU seconds of a live process's live threads, by :data:`THREAD_GROUPS`.
-
-    Python (3.11) does not name its threads for the OS, so they keep the name of the process's
-    main thread; the SDK's Rust threads name themselves (``tokio-rt-worker`` and others).
-    Threads that have ended are not counted: use :func:`cpu_seconds` for the total.
-    """
-    groups = dict.fromkeys(THREAD_GROUPS, 0.0)
-    main_name = _thread_stat(Path(f"/proc/{pid}/task/{pid}"))[0]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name, seconds = _thread_stat(task)
-        except OSError:
-            continue  # ended meanwhile
-        if int(task.name) == pid:
-            groups["event loop"] += seconds
-        elif name == main_name:
-            groups["Python threads"] += seconds
-        else:
-            groups["SDK core"] += seconds
-    return groups
-
-
-def _thread_stat(task: Path) -> tuple[str, float]:
-    """A thread's name and its user + system CPU seconds (``/proc/<pid>/task/<tid>/stat``)."""
-    stat = (task / "stat").read_text()
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat.rpartition(")")[2].split()
-    return name, (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -215,13 +172,6 @@ async def bounded(jobs: Iterable[Callable[[], Awaitable[T]]], limit: int) -> lis
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
-async def temporal_version(client: Client) -> str:
-    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-
-    info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
-    return info.server_version or "?"
-
-
 # --- The results table ----------------------------------------------------------------------------
 
 
@@ -245,7 +195,3 @@ def table(rows: Sequence[Row]) -> str:
 
 def fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
-
-
-def describe(values: Sequence[Any]) -> str:
-    return ", ".join(str(v) for v in values)

@@ -15,30 +15,31 @@ the driver starts every case and sends its updates with at most ``concurrency`` 
 driven at a time, then waits until each case has continued as new at its designation (the
 server's long-poll, no query: queries would load the worker). The phase's wall time runs from
 the first start to the last designation; its CPU time is the worker process's, read from
-``/proc``, until the worker is idle again (the new runs' first tasks included).
+``/proc``, until the real cases' mail is sent and pages published and the worker is idle again
+(the new runs' first tasks included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine
+from sqlmodel import func, select
 from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
 
-from activities.db import create_registry_engine
+from activities.db import create_registry_engine, read_session
+from activities.notify import PENDING, SENDING
+from activities.registry_read import outbox_size
+from activities.tables import PageDueRow
 from bench.baseline import BaselineWorkflow
 from bench.common import WorkerProcess
 from bench.matched import MatchedBaselineWorkflow
@@ -120,8 +121,6 @@ class Phase:
     cases: int
     seconds: float
     cpu: float
-    threads: dict[str, float] = field(default_factory=dict)
-    """The phase's CPU by thread group (``bench.common.THREAD_GROUPS``)."""
 
 
 BASELINES = {"matched": MATCHED, "bare": BARE}
@@ -139,15 +138,11 @@ class LifecycleResult:
 
     def total(self, kind: str) -> Phase:
         phases = [p for p in self.phases if p.kind == kind]
-        threads: Counter[str] = Counter()
-        for p in phases:
-            threads.update(p.threads)
         return Phase(
             kind,
             sum(p.cases for p in phases),
             sum(p.seconds for p in phases),
             sum(p.cpu for p in phases),
-            dict(threads),
         )
 
     def rate(self, kind: str) -> float:
@@ -186,16 +181,19 @@ class LifecycleResult:
         return all(real[k] == base[k] == expected[k] for k in BASELINES[baseline])
 
 
-def same_shape() -> bool:
-    """The matched baseline has the real workflow's updates (with validators) and queries."""
-    from temporalio.workflow import _Definition
+def updates_of(workflow_class: type) -> set[str]:
+    """The names of a workflow class's update handlers: ``@workflow.update`` gives each handler
+    a ``validator`` decorator (the handlers here are named as their updates)."""
+    return {
+        name
+        for name, member in vars(workflow_class).items()
+        if callable(member) and callable(getattr(member, "validator", None))
+    }
 
-    real = _Definition.must_from_class(InstituteWorkflow)
-    matched = _Definition.must_from_class(MatchedBaselineWorkflow)
-    validated = {name for name, u in matched.updates.items() if u.validator is not None}
-    return set(real.updates) == set(matched.updates) == validated and set(real.queries) == set(
-        matched.queries
-    )
+
+def same_shape() -> bool:
+    """The matched baseline has an update for each of the real workflow's."""
+    return updates_of(InstituteWorkflow) == updates_of(MatchedBaselineWorkflow)
 
 
 KINDS = ("matched", "bare", "real")
@@ -227,7 +225,6 @@ class Lifecycle:
         notice_seconds: float,
         concurrency: int,
         progress: Callable[[str], None],
-        profile: Path | None = None,
     ) -> None:
         self.client = client
         self.worker = worker
@@ -236,12 +233,10 @@ class Lifecycle:
         """The task queue of each baseline kind: a worker each, so that each has its own cache
         of runs, as the real kind has."""
         self.registry_url = registry_url
-        """The real worker's registry (the benchmark reads its queues of mail and pages)."""
+        """The real worker's registry (the benchmark reads its outbox and its pages due)."""
         self.notice_seconds = notice_seconds
         self.concurrency = concurrency
         self.progress = progress
-        self.profile = profile
-        """A directory for py-spy profiles of the worker during each phase."""
         self.started = 0
         self.handles: dict[str, list[WorkflowHandle[Any, Any]]] = {
             "real": [],
@@ -267,26 +262,19 @@ class Lifecycle:
 
     async def phase(self, kind: str, count: int) -> Phase:
         await self.worker.wait_idle()
-        spy = self.start_profile(kind)
-        cpu, threads = self.worker.cpu_seconds(), self.worker.cpu_by_thread()
+        cpu = self.worker.cpu_seconds()
         start = time.monotonic()
         numbers = range(self.started, self.started + count)
         self.started += count
         handles = await self.drive_to_designation(kind, numbers)
         seconds = time.monotonic() - start
         if kind == "real":
-            # The worker's publisher renders the pages the phase's events queued, and its
-            # deliverer sends their mail, each on its own schedule: that is the real cases'
-            # work, and must not fall into the next phase.
-            await self.queues_emptied()
+            # A case continues as new with its last mail possibly still going out (the next
+            # run sends it): that is the real cases' work, and must not fall into the next phase.
+            await self.outbox_drained()
         await self.worker.wait_idle()
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            await asyncio.to_thread(spy.wait, 60)
         self.handles[kind] += handles
-        after = self.worker.cpu_by_thread()
-        by_thread = {group: after[group] - threads[group] for group in after}
-        return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu, by_thread)
+        return Phase(kind, count, seconds, self.worker.cpu_seconds() - cpu)
 
     async def drive_to_designation(
         self, kind: str, numbers: range
@@ -306,59 +294,25 @@ class Lifecycle:
 
         return await asyncio.gather(*(one(n) for n in numbers))
 
-    async def queues_emptied(self, limit: float = 60) -> None:
-        """Wait until the registry has no page left to publish and no mail left to send."""
+    async def outbox_drained(self, limit: float = 60) -> None:
+        """Wait until the registry has no mail left to send and no page left to publish (the
+        cases' ``deliver_notifications`` and ``publish`` activities empty both)."""
         deadline = time.monotonic() + limit
         engine = create_registry_engine(self.registry_url)
         try:
-            while time.monotonic() < deadline:
-                with engine.connect() as db:
-                    pages = db.execute(text("SELECT count(*) FROM pages_due")).scalar_one()
-                    mails = db.execute(
-                        text(
-                            "SELECT count(*) FROM notifications"
-                            " WHERE status IN ('pending', 'sending')"
-                        )
-                    ).scalar_one()
-                if not pages and not mails:
+            while True:
+                mails, pages = pending(engine)
+                if not mails and not pages:
                     return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"after {limit:.0f} s, {mails} mail(s) unsent and {pages} page(s) still"
+                        " due: see the worker's log for failing deliver_notifications or publish"
+                        " activities"
+                    )
                 await asyncio.sleep(0.2)
         finally:
             engine.dispose()
-        raise RuntimeError(
-            f"after {limit:.0f} s, {pages} page(s) still due and {mails} mail(s) unsent: "
-            "are the publisher and the deliverer running?"
-        )
-
-    def start_profile(self, kind: str) -> subprocess.Popen[bytes] | None:
-        """``py-spy record`` on the worker (its overhead slows the phase: profile separately
-        from the measured run)."""
-        if self.profile is None:
-            return None
-        self.profile.mkdir(parents=True, exist_ok=True)
-        out = self.profile / f"{kind}-{self.started}.txt"
-        spy = Path(sys.executable).parent / "py-spy"
-        return subprocess.Popen(
-            [
-                str(spy),
-                "record",
-                "--pid",
-                str(self.worker.pid),
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--nonblocking",
-                # Only the thread holding the GIL: Python's CPU time, without the idle waits of
-                # the thread pools and the event loop, which are otherwise sampled as busy.
-                "--gil",
-                "--threads",  # each stack names its thread: the event loop is the first
-                "--output",
-                str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
 
     async def drive_real(self, n: int) -> WorkflowHandle[Any, Any]:
         case_id = f"bench{n:05d}{uuid.uuid4().hex[:4]}"
@@ -401,6 +355,14 @@ class Lifecycle:
             cases.append(counts(events))
         keys = set().union(*cases)
         return Counter({k: statistics.median_low(case[k] for case in cases) for k in keys})
+
+
+def pending(engine: Engine) -> tuple[int, int]:
+    """(mails not sent yet, pages not published yet) in the registry of ``engine``."""
+    mails = outbox_size(engine, status=PENDING) + outbox_size(engine, status=SENDING)
+    with read_session(engine) as session:
+        pages = session.exec(select(func.count()).select_from(PageDueRow)).one()
+    return mails, pages
 
 
 NOTICE = timedelta(seconds=3)

@@ -2,10 +2,10 @@
 
 :class:`MatchedBaselineWorkflow` runs ``bench.plan``'s script with the Web UI's part: besides
 the bare baseline's updates, activities and timers, the real case's search-attribute upserts,
-its patch markers, a summary on each registry activity and each timer, its current details after
-every event, and a workflow type of the same shape (an update with a validator per operator
-action, named as the real ones, and the same three queries). Its activity is the bare
-baseline's no-op, its validators accept every step in order, its payloads are small constants.
+its patch markers, a summary on each registry, mail and publish activity and each timer, its
+current details after every event, and a workflow type of the same shape (an update with a
+validator per operator action, named as the real ones, and the same three queries). Its
+activity is the bare baseline's no-op, its validators accept every step in order, its payloads are small constants.
 What is left is Temporal's cost of what the real case asks of it; the real case's cost above
 that is its business: rules, state machine, payload contents, registry, mail and pages.
 """

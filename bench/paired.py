@@ -183,7 +183,7 @@ class Paired:
             self.started += cases
             await driver.drive_to_designation(contender.kind, numbers)
             if contender.kind == "real":
-                await driver.queues_emptied()  # its mail and pages are its cases' work
+                await driver.outbox_drained()  # its mail and pages are its cases' work
 
         await asyncio.gather(*(contender_round(c) for c in self.contenders))
         for worker in self.workers.values():

@@ -1,12 +1,14 @@
 """What one real case asks of Temporal, as data, and the script the baselines run from it.
 
 A real case driven from survey to designation (``InstituteWorkflow``) makes, counted from its
-history: 8 updates; 13 activities in a set order; one timer per wait of its main loop
-(cancelled by the next update) plus the public-notice timer, which fires; a continue-as-new whose
-next run loads its policy and waits; and, for the Web UI, 9 search-attribute upserts, 2 patch
-markers, a summary on each registry activity and each timer, and its current details after
-every event. Its mail and pages are the worker's (the deliverer and the publisher), not the
-case's.
+history: 8 updates; 13 activities awaited in a set order, and beside them a
+``deliver_notifications`` activity for each event that tells someone (7) and a ``publish``
+activity for each page (2: the approval's notice and the designation's registry page), which the
+run awaits before it continues as new; one timer per wait of its main loop (cancelled by the next
+update) plus the public-notice timer, which fires; a continue-as-new whose next run loads its
+policy and waits; and, for the Web UI, 9 search-attribute upserts, 2 patch markers, a summary on
+each registry, mail and publish activity and each timer, and its current details after every
+event.
 
 Two baselines replay this with no business logic (no-op activities, validators that accept
 everything, constant payloads):
@@ -29,6 +31,7 @@ lifecycle benchmark counts both histories and fails loudly when they drift apart
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Iterable
@@ -64,39 +67,48 @@ DETAILS = (
 @dataclass(frozen=True)
 class Step:
     """One event of the real case: the update that causes it (or the run's start, the notice's
-    end, the next run) and the activities it awaits, in order.
+    end, the next run), the activities it awaits, in order, and those it starts beside the case.
 
-    ``upsert`` says whether the real case upserts its search attributes after this event;
-    ``marker`` names the patch marker it records there, if any (a first ``workflow.patched``
-    also upserts the SDK's TemporalChangeVersion attribute: an upsert event of its own).
+    ``mail``: the event tells someone, so the real case sends its mail with a
+    ``deliver_notifications`` activity it does not await; ``page``: the event publishes a page,
+    with a ``publish`` activity the run awaits before it continues as new. ``upsert`` says
+    whether the real case upserts its search attributes after this event; ``marker`` names the
+    patch marker it records there, if any (a first ``workflow.patched`` also upserts the SDK's
+    TemporalChangeVersion attribute: an upsert event of its own).
     """
 
     update: str
     awaited: tuple[str, ...]
+    mail: bool = False
+    page: bool = False
     upsert: bool = True
     marker: str | None = None
 
 
-START = Step("created", ("load_policy", "record_event"), marker="baseline-mail")
-"""The run's own start: the policy, then the ``created`` event; the real case asks whether it
-leaves the event's mail to the worker (``mail-by-worker``) and records that marker."""
+MAIL = "deliver_notifications"
+PAGE = "publish"
+
+START = Step("created", ("load_policy", "record_event"), mail=True, marker="baseline-outbox")
+"""The run's own start: the policy, then the ``created`` event, whose mail goes to the district;
+the real case asks whether it sends mail and pages by activities (``outbox-by-activities``) and
+records that marker."""
 
 PLAN: tuple[Step, ...] = (
-    Step("submit_plan", ("record_event",)),
-    Step("recommend", ("record_event",)),
-    Step("assign_expert", ("record_event",)),
+    Step("submit_plan", ("record_event",), mail=True),
+    Step("recommend", ("record_event",), mail=True),
+    Step("assign_expert", ("record_event",), mail=True),
     # The second assignment leaves the search attributes as they were: the real case asks
     # whether it is patched (``pages-by-worker``) before it skips the upsert.
-    Step("assign_expert", ("record_event",), upsert=False, marker="baseline-pages"),
+    Step("assign_expert", ("record_event",), mail=True, upsert=False, marker="baseline-upserts"),
     Step("submit_review", ("record_event",), upsert=False),
     Step("submit_review", ("record_event",), upsert=False),
     Step("record_inspection", ("record_event",), upsert=False),
-    Step("decide", ("notice_period", "record_event")),
+    Step("decide", ("notice_period", "record_event"), mail=True, page=True),
 )
 """The updates from survey to the approval, as the driver sends them."""
 
-NOTICE_END = Step("close_notice", ("record_event",))
-"""The public-notice timer fires: designation (the worker sends its mail, publishes its pages)."""
+NOTICE_END = Step("close_notice", ("record_event",), mail=True, page=True)
+"""The public-notice timer fires: designation, its mail and the registry page."""
 
 NEXT_RUN = Step("next_run", ("load_policy",))
 """The run after continue-as-new: the policy, the search attributes, then a timer until the
@@ -108,11 +120,14 @@ class BaselineInput:
     notice_seconds: float
     """The public notice (the real case's ``IDRI_NOTICE_PERIOD_OVERRIDE``)."""
     next_run: bool = False
+    undelivered: int = 0
+    """Mail activities still going out when the last run continued as new: the next run sends
+    them again, as the real case does with the mail it carries."""
 
 
 class Script:
     """One baseline case, run by a baseline workflow: the plan's updates, activities and timers,
-    and, when ``matched``, the upserts, marker, summaries and current details as well."""
+    and, when ``matched``, the upserts, markers, summaries and current details as well."""
 
     def __init__(self, *, matched: bool) -> None:
         self.matched = matched
@@ -121,10 +136,14 @@ class Script:
         """The run's start is recorded; updates wait for it as the real ones wait for the lock
         the run holds while it records ``created``."""
         self.upserts = 0
+        self.mail: list[asyncio.Task[Any]] = []
+        self.pages: list[asyncio.Task[Any]] = []
 
     async def run(self, input: BaselineInput) -> int:
         if input.next_run:
             await self.do(NEXT_RUN)
+            for _ in range(input.undelivered):
+                self.beside(MAIL, "mail of the last run", self.mail)
             # The real next run waits years for its evaluation; a timer nobody cancels.
             await self.wait(lambda: False, LONG_WAIT * 12)
             return self.steps
@@ -140,7 +159,11 @@ class Script:
         except TimeoutError:
             await self.do(NOTICE_END)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(BaselineInput(input.notice_seconds, next_run=True))
+        await asyncio.gather(*self.pages, return_exceptions=True)
+        undelivered = sum(not task.done() for task in self.mail)
+        workflow.continue_as_new(
+            BaselineInput(input.notice_seconds, next_run=True, undelivered=undelivered)
+        )
 
     def check(self, update: str) -> None:
         """The validator: the update the plan expects next, whatever its argument."""
@@ -158,16 +181,30 @@ class Script:
         summary = TIMER_SUMMARY if self.matched else None
         await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
 
+    def beside(self, name: str, summary: str, tasks: list[asyncio.Task[Any]]) -> None:
+        """Start activity ``name`` beside the case, as the real case sends mail and pages."""
+        tasks.append(
+            asyncio.create_task(
+                workflow.execute_activity(
+                    NOOP, name, summary=summary if self.matched else None, **OPTIONS
+                )
+            )
+        )
+
     async def do(self, step: Step) -> None:
         for name in step.awaited:
             summary = (
                 f"registry: {step.update}" if self.matched and name == "record_event" else None
             )
             await workflow.execute_activity(NOOP, name, summary=summary, **OPTIONS)
+        if self.matched and step.marker:
+            workflow.patched(step.marker)
+        if step.mail:
+            self.beside(MAIL, f"mail: {step.update}", self.mail)
+        if step.page:
+            self.beside(PAGE, f"publish {step.update}", self.pages)
         if not self.matched:
             return
-        if step.marker:
-            workflow.patched(step.marker)
         if step.upsert:
             self.upserts += 1
             workflow.upsert_search_attributes(
@@ -217,14 +254,15 @@ def counts(events: Iterable[HistoryEvent]) -> Counter[str]:
 
 
 def planned(*, matched: bool) -> Counter[str]:
-    """What :data:`PLAN` makes one baseline case do (all runs)."""
+    """What :data:`PLAN` makes one baseline case do (all runs), its mail all sent in the first."""
     steps = (START, *PLAN, NOTICE_END, NEXT_RUN)
     # One wait per update plus the notice, in the first run; one in the next run.
     timers = len(PLAN) + 1 + 1
+    beside = sum(s.mail + s.page for s in steps)
     expected = Counter(
         {
             "updates": len(PLAN),
-            "activities": sum(len(s.awaited) for s in steps),
+            "activities": sum(len(s.awaited) for s in steps) + beside,
             "timers": timers,
             "timers fired": 1,
             "continue-as-new": 1,
@@ -234,5 +272,5 @@ def planned(*, matched: bool) -> Counter[str]:
         expected["search-attribute upserts"] = sum(s.upsert + bool(s.marker) for s in steps)
         expected["markers"] = sum(bool(s.marker) for s in steps)
         registry = sum(s.awaited.count("record_event") for s in steps)
-        expected["summaries"] = registry + timers
+        expected["summaries"] = registry + beside + timers
     return expected

@@ -1,7 +1,7 @@
 """The benchmark's worker process: ``python -m bench.worker``.
 
 Runs, in one process, the real worker exactly as ``python worker.py`` builds it (settings from
-``IDRI_*`` and ``TEMPORAL_ADDRESS``, ``worker.build_worker`` with the real activities) and a
+``IDRI_*`` and ``TEMPORAL_ADDRESS``, ``idri.worker.build_worker`` with the real activities) and a
 worker for each baseline (:class:`bench.baseline.BaselineWorkflow` on ``BENCH_BARE_QUEUE``,
 :class:`bench.matched.MatchedBaselineWorkflow` on ``BENCH_MATCHED_QUEUE``), with the same
 worker options. The benchmark reads this process's CPU time and memory from ``/proc``, so the
@@ -13,14 +13,12 @@ Prints ``ready`` on stdout once the workers poll; stops on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import asyncio
-import compileall
+import gc
 import os
 import signal
 import sys
 
 from temporalio.worker import Worker
-
-import bench
 
 
 async def serve() -> None:
@@ -28,14 +26,9 @@ async def serve() -> None:
     from bench.matched import MatchedBaselineWorkflow
     from idri.client import connect
     from idri.settings import get_settings
-    from idri.worker import build_worker, settle_heap
+    from idri.worker import build_worker
 
     settings = get_settings()
-    # The sandbox imports the baselines' modules anew for every run, as it does the real
-    # workflow's; ``build_worker`` writes the real one's bytecode where PYTHONDONTWRITEBYTECODE is
-    # set, and so must this, or every baseline run would compile its module from source.
-    for folder in bench.__path__:
-        compileall.compile_dir(folder, quiet=2)
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,9 +49,12 @@ async def serve() -> None:
         activities=[baseline_noop],
     )
     async with real, bare, matched:
-        settle_heap()  # as ``python worker.py`` does once it polls
         print("ready", flush=True)
         await stop.wait()
+    # Free the SDK's native workers and client now, as ``idri.worker.run_worker`` does: during
+    # interpreter shutdown their finalizers abort the process.
+    del real, bare, matched, client
+    gc.collect()
 
 
 def main() -> None:
