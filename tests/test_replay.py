@@ -4,7 +4,8 @@ A change that would break running cases (a new activity call, a reordered timer)
 fail; such a change goes behind ``workflow.patched``. Record new histories with
 ``IDRI_RECORD_HISTORIES=1 make test``; before that, move the current ones into a folder named
 after the version they stand for (``v1/``: before the ``pages-by-worker`` patch; ``v2/``:
-before ``mail-by-worker``), so every generation of running cases keeps being replayed.
+before ``mail-by-worker``; ``v3/``: before ``outbox-by-activities``), so every generation of
+running cases keeps being replayed.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from temporalio.worker import Replayer
 from idri.codec import STRICT_CONVERTER
 from idri.worker import WORKFLOWS
 from models.records import ActivityName
-from workflows.institute import MAIL_BY_WORKER, PAGES_BY_WORKER
+from workflows.institute import MAIL_BY_WORKER, OUTBOX_BY_ACTIVITIES, PAGES_BY_WORKER
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
 CURRENT = sorted(ROOT.glob("*.json"))
 V1 = sorted((ROOT / "v1").glob("*.json"))
 V2 = sorted((ROOT / "v2").glob("*.json"))
+V3 = sorted((ROOT / "v3").glob("*.json"))
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -48,7 +50,7 @@ def _activities_and_patches(path: Path) -> tuple[list[str], list[str]]:
     return activities, patches
 
 
-@pytest.mark.parametrize("generation", [CURRENT, V1, V2], ids=["current", "v1", "v2"])
+@pytest.mark.parametrize("generation", [CURRENT, V1, V2, V3], ids=["current", "v1", "v2", "v3"])
 def test_there_is_a_recorded_history_for_each_major_path(generation: list[Path]) -> None:
     names = {p.stem for p in generation}
     assert {"designation", "rejection", "objection_upheld", "rectification_passed"} <= names
@@ -57,7 +59,7 @@ def test_there_is_a_recorded_history_for_each_major_path(generation: list[Path])
 def test_each_generation_publishes_and_mails_as_it_claims() -> None:
     """The generations are what they claim, so the replay test covers both paths of each patch:
     v1 publishes and mails by activity, v2 mails by activity and leaves the pages to the worker,
-    current cases leave both to the worker."""
+    v3 leaves both to the worker, current cases publish and mail by activity again."""
     for name in ("designation", "delisting"):
         activities, patches = _activities_and_patches(ROOT / "v1" / f"{name}.json")
         assert ActivityName.PUBLISH in activities
@@ -67,10 +69,14 @@ def test_each_generation_publishes_and_mails_as_it_claims() -> None:
         assert ActivityName.PUBLISH not in activities
         assert ActivityName.DELIVER_NOTIFICATIONS in activities
         assert patches == [PAGES_BY_WORKER]
-        activities, patches = _activities_and_patches(ROOT / f"{name}.json")
+        activities, patches = _activities_and_patches(ROOT / "v3" / f"{name}.json")
         assert ActivityName.PUBLISH not in activities
         assert ActivityName.DELIVER_NOTIFICATIONS not in activities
         assert sorted(patches) == sorted([MAIL_BY_WORKER, PAGES_BY_WORKER])
+        activities, patches = _activities_and_patches(ROOT / f"{name}.json")
+        assert ActivityName.PUBLISH in activities
+        assert ActivityName.DELIVER_NOTIFICATIONS in activities
+        assert OUTBOX_BY_ACTIVITIES in patches and MAIL_BY_WORKER not in patches
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=_ids(HISTORIES))

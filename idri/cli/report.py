@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -66,6 +67,10 @@ def report(
     """
     from idri.reports import print_report, report_data, write_report
 
+    if out is not None and importlib.util.find_spec("matplotlib") is None:
+        fail(
+            "--out draws a chart with matplotlib, which is not installed: pip install 'idri[report]'"
+        )
     configured = settings()
     result = asyncio.run(_build(configured, visibility=visibility))
     if json_:

@@ -15,6 +15,7 @@ from activities.db import create_registry_engine, migrate, write_session
 from activities.schedules import CaseItem, ScheduleActivities
 from activities.tables import InstituteRow, table_of
 from idri.settings import Settings
+from idri.worker import mailboxes_of, publication_activities
 from models.records import ActivityName, DeliveryRequest
 from models.schedules import EVALUATION_SWEEP_ID, SweepInput
 from workflows.schedules import EvaluationSweepWorkflow
@@ -70,12 +71,21 @@ async def test_ten_thousand_due_institutes_in_one_sweep_with_a_small_history(
     ]
     with write_session(engine) as session:
         session.execute(insert(table_of(InstituteRow)), rows)
-    activities = CountingOpener(engine, settings)
+    activities = CountingOpener(
+        engine,
+        rules=settings.schedule_rules(),
+        mailboxes=mailboxes_of(settings),
+        sweep_concurrency=settings.sweep_concurrency,
+    )
     async with Worker(
         time_env.client,
         task_queue=settings.task_queue,
         workflows=[EvaluationSweepWorkflow],
-        activities=[*activities.all(), deliver],
+        activities=[
+            *activities.all(),
+            deliver,
+            publication_activities(engine, settings).publish_queued,
+        ],
     ):
         handle = await time_env.client.start_workflow(
             EvaluationSweepWorkflow.run,
