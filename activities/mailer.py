@@ -201,8 +201,10 @@ def _mailbox(name: str, address: str, written_as: EmailPolicy[EmailMessage]) -> 
     if not name:
         return bare
     named = str(Address(display_name=name, username=local, domain=domain))
-    if not _NEEDS_QUOTES.search(name):
-        return named  # nothing to quote, so nothing the folding could unquote
+    if "=?" not in name and not _NEEDS_QUOTES.search(name):
+        # Nothing to quote (nor an encoded word that decodes to something to quote), so
+        # nothing the folding could unquote.
+        return named
     return named if _reads_back_as(named, address, written_as) else bare
 
 
