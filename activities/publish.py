@@ -14,10 +14,9 @@ writes the same bytes; a file is rewritten only when its content changes, and th
 Every call also refreshes the index and the registry, which any publication may change.
 
 ``record_event`` queues an event that changes a page in ``pages_due``, in the event's own
-transaction; the case then runs the ``publish`` activity for it, which takes it off the queue.
-``publish_queued`` publishes whatever is still queued (the events of cases that ran before the
-``outbox-by-activities`` patch left their pages to a publisher beside the worker); the daily
-evaluation sweep runs it.
+transaction; the case then runs the ``publish`` activity, which publishes what is queued and
+takes it off the queue. ``publish_queued`` does the same for the daily evaluation sweep: cases
+that ran before the ``outbox-by-activities`` patch leave their pages queued for it.
 """
 
 from __future__ import annotations
@@ -92,8 +91,10 @@ class PublicationActivities:
 
     @activity.defn(name=ActivityName.PUBLISH)
     async def publish(self, request: PublicationRequest) -> None:
-        """Regenerate the pages ``request`` changes (plus the index and the registry)."""
-        await asyncio.to_thread(self.publish_sync, request)
+        """Publish the pages of ``request``'s event, queued with it, and of any other event
+        queued by then: cases approved together share one pass, and the passes after it find
+        nothing left to do."""
+        await asyncio.to_thread(self.publish_due)
 
     @activity.defn(name=ActivityName.PUBLISH_QUEUED)
     async def publish_queued(self) -> int:

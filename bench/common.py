@@ -47,8 +47,16 @@ async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: no ``IDRI_*``/``TEMPORAL_*`` from the caller's shell
-    (a developer's profile must not redirect the benchmark), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDRI_", "TEMPORAL_"))}
+    (a developer's profile must not redirect the benchmark), plus ``extra``.
+
+    Nor ``PYTHONDONTWRITEBYTECODE``: a user's Python writes bytecode, while a process forbidden
+    to would compile every module it imports, every time (the CLI's at each command, the
+    workflow sandbox's at each run), and the benchmark would measure the shell, not idri."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IDRI_", "TEMPORAL_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["TEMPORAL_CONFIG_FILE"] = "/nonexistent/idri-bench-temporal.toml"
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
