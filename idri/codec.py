@@ -15,6 +15,18 @@ An encrypted payload looks like this::
 The key id is also the GCM associated data, so a payload relabelled with another key id fails
 authentication instead of decrypting to garbage.
 
+With keys configured, encryption is enforced, not only offered: a payload that arrives in clear
+was sent by a client without the keys, so the codec does not pass it on. It becomes a
+placeholder (:data:`REFUSED_ENCODING`, the clear data dropped) that the payload converter turns
+into a non-retryable ``ApplicationError`` of type :data:`UNENCRYPTED_FAILURE_TYPE`: an update
+sent in clear is rejected before its validator runs, and a case started in clear fails before
+its first step, so nothing reaches the registry or the public pages. The other way round, a
+client or worker *without* keys that meets an encrypted payload raises
+:class:`MissingKeysError` naming ``IDRI_ENCRYPTION_KEYS`` (on a worker, a workflow task failure
+that is retried, so a misconfigured worker cannot fail a case). A deployment that ran without
+encryption and still has open cases from then sets ``IDRI_ENCRYPTION_ACCEPT_CLEAR=true`` until
+those cases are closed.
+
 Keys rotate without re-encrypting history: ``IDRI_ENCRYPTION_KEYS`` maps every key id still
 needed to its key, ``IDRI_ENCRYPTION_KEY_ID`` names the one new payloads use, and a payload is
 always decrypted with the key its own metadata names. Roll a new key out in two steps: add it to
@@ -56,10 +68,12 @@ from temporalio.converter import (
     DefaultFailureConverter,
     DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
+    EncodingPayloadConverter,
     JSONPlainPayloadConverter,
     PayloadCodec,
     value_to_type,
 )
+from temporalio.exceptions import ApplicationError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -77,6 +91,18 @@ KEY_BYTES = 32
 """AES-256."""
 _NONCE_BYTES = 12
 
+REFUSED_ENCODING = b"binary/refused-unencrypted"
+"""The ``encoding`` of the placeholder the codec puts where a payload arrived in clear."""
+CLEAR_ENCODING_METADATA = "idri-clear-encoding"
+"""Placeholder metadata: the encoding the refused clear payload had (its data is dropped)."""
+UNENCRYPTED_FAILURE_TYPE = "UnencryptedPayload"
+"""``ApplicationError.type`` of the failure a clear payload causes where keys are configured."""
+KEYS_NEEDED = (
+    "this idri deployment encrypts case data, so every client and worker needs its keys: set "
+    "IDRI_ENCRYPTION_KEYS (and IDRI_ENCRYPTION_KEY_ID when there are several) as the workers "
+    "have them, then try again"
+)
+
 
 class EncryptionConfigError(ValueError):
     """The encryption settings cannot work (bad key, unknown current key id)."""
@@ -84,6 +110,13 @@ class EncryptionConfigError(ValueError):
 
 class DecryptionError(ValueError):
     """An encrypted payload could not be decrypted."""
+
+
+class MissingKeysError(DecryptionError):
+    """An encrypted payload reached a client or worker that has no keys at all."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a payload is encrypted but no keys are configured: {KEYS_NEEDED}")
 
 
 class UnknownKeyError(DecryptionError):
@@ -134,9 +167,13 @@ class EncryptionCodec(PayloadCodec):
     Args:
         keys: Key id → 32-byte key; every key still needed to read old payloads.
         current_key_id: The key new payloads are encrypted with; must be in ``keys``.
+        accept_clear: Pass payloads that arrive in clear through instead of refusing them;
+            only while cases started before encryption was switched on are still open.
     """
 
-    def __init__(self, keys: Mapping[str, bytes], *, current_key_id: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], *, current_key_id: str, accept_clear: bool = False
+    ) -> None:
         if not keys:
             raise EncryptionConfigError("an encryption codec needs at least one key")
         for key_id, key in keys.items():
@@ -155,6 +192,7 @@ class EncryptionCodec(PayloadCodec):
 
         self._ciphers: dict[str, AESGCM] = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.current_key_id = current_key_id
+        self.accept_clear = accept_clear
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EncryptionCodec | None:
@@ -183,7 +221,7 @@ class EncryptionCodec(PayloadCodec):
                 )
             current = next(iter(encoded))
         keys = {key_id: parse_key(key_id, value) for key_id, value in encoded.items()}
-        return cls(keys, current_key_id=current)
+        return cls(keys, current_key_id=current, accept_clear=settings.encryption_accept_clear)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -195,9 +233,11 @@ class EncryptionCodec(PayloadCodec):
         return [self.encrypt(payload) for payload in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Decrypt encrypted payloads with the key each names; pass others through unchanged.
+        """Decrypt encrypted payloads with the key each names; refuse payloads in clear.
 
-        Payloads written before encryption was switched on stay readable.
+        A clear payload becomes a :data:`REFUSED_ENCODING` placeholder, which the payload
+        converter refuses with an error naming ``IDRI_ENCRYPTION_KEYS``; with ``accept_clear``
+        it is passed through unchanged (payloads written before encryption was switched on).
 
         Raises:
             UnknownKeyError: when a payload names a key id that is not configured.
@@ -218,9 +258,9 @@ class EncryptionCodec(PayloadCodec):
         )
 
     def decrypt(self, payload: Payload) -> Payload:
-        """One payload in clear; payloads that are not encrypted are returned as they are."""
+        """One payload in clear; a payload that arrived in clear is refused (see :meth:`decode`)."""
         if payload.metadata.get("encoding") != ENCODING:
-            return payload
+            return payload if self.accept_clear else _refused(payload)
         raw_id = payload.metadata.get(KEY_ID_METADATA)
         if raw_id is None:
             raise DecryptionError(
@@ -245,6 +285,53 @@ class EncryptionCodec(PayloadCodec):
                 "id reused for a new key?), or the payload was altered"
             ) from None
         return Payload.FromString(clear)
+
+
+def _refused(clear: Payload) -> Payload:
+    """The placeholder for a payload that arrived in clear: its encoding kept, its data dropped
+    (the workflow must not act on it, and nothing further should copy it)."""
+    encoding = clear.metadata.get("encoding", b"")
+    return Payload(metadata={"encoding": REFUSED_ENCODING, CLEAR_ENCODING_METADATA: encoding})
+
+
+class _RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads the codec's placeholder for a clear payload as the failure the sender must see.
+
+    Non-retryable ``ApplicationError``: inside a workflow, an update is rejected with it and a
+    start fails the workflow with it, instead of a workflow task failing again and again.
+    """
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED_ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None  # never writes: only the codec makes placeholders
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        clear = payload.metadata.get(CLEAR_ENCODING_METADATA, b"").decode(errors="replace")
+        raise ApplicationError(
+            f"refused: data arrived unencrypted (encoding {clear or 'none'}), so the client "
+            f"that sent it has no encryption keys; {KEYS_NEEDED}",
+            type=UNENCRYPTED_FAILURE_TYPE,
+            non_retryable=True,
+        )
+
+
+class _EncryptedWithoutKeysConverter(EncodingPayloadConverter):
+    """Reads an encrypted payload that no codec decrypted: this process has no keys."""
+
+    @property
+    def encoding(self) -> str:
+        return ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None  # never writes: only the codec encrypts
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        # Not an ApplicationError: a worker without keys fails the workflow task (retried,
+        # ideally by a worker that has them), never the case itself.
+        raise MissingKeysError()
 
 
 # --- Reading payloads strictly ------------------------------------------------------------------
@@ -431,7 +518,10 @@ class StrictPayloadConverter(CompositePayloadConverter):
                 if isinstance(converter, JSONPlainPayloadConverter)
                 else converter
                 for converter in DefaultPayloadConverter.default_encoding_payload_converters
-            )
+            ),
+            # Read-only: where encryption is configured, or is not but should be.
+            _RefusedPayloadConverter(),
+            _EncryptedWithoutKeysConverter(),
         )
 
 

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     """Key id → base64 AES-256 key. Empty: payloads are not encrypted."""
     encryption_key_id: str | None = None
     """Key id used to encrypt new payloads; older keys stay for decryption."""
+    encryption_accept_clear: bool = False
+    """With keys: still accept payloads in clear. Only while cases started before encryption
+    was switched on are open; otherwise a client without keys could write and act in clear."""
     codec_auth_token: str | None = None
     """Bearer token the codec server demands. Unset: it answers callers on this machine only."""
     codec_cors_origin: str = "http://localhost:8233"

@@ -22,9 +22,11 @@ from idri.codec import (
     ENCODING,
     KEY_ID_METADATA,
     STRICT_CONVERTER,
+    UNENCRYPTED_FAILURE_TYPE,
     DecryptionError,
     EncryptionCodec,
     EncryptionConfigError,
+    MissingKeysError,
     UnknownKeyError,
     data_converter,
     generate_key,
@@ -113,9 +115,27 @@ async def test_a_retired_key_gives_an_error_naming_it_and_what_to_do() -> None:
     assert "IDRI_ENCRYPTION_KEYS" in str(raised.value)
 
 
-async def test_payloads_written_before_encryption_still_decode() -> None:
+async def test_with_keys_a_payload_in_clear_is_refused_naming_the_keys() -> None:
     [clear] = await DataConverter.default.encode([CONTACT])
-    assert await converter({"2026-01": OLD_KEY}).decode([clear], [dict]) == [CONTACT]
+    with pytest.raises(ApplicationError) as raised:
+        await converter({"2026-01": OLD_KEY}).decode([clear], [dict])
+    assert raised.value.type == UNENCRYPTED_FAILURE_TYPE
+    assert raised.value.non_retryable
+    assert "IDRI_ENCRYPTION_KEYS" in raised.value.message
+
+
+async def test_payloads_written_before_encryption_decode_while_clear_is_accepted() -> None:
+    [clear] = await DataConverter.default.encode([CONTACT])
+    migrating = Settings(  # type: ignore[call-arg]
+        _env_file=None, encryption_keys={"2026-01": OLD_KEY}, encryption_accept_clear=True
+    )
+    assert await data_converter(migrating).decode([clear], [dict]) == [CONTACT]
+
+
+async def test_without_keys_an_encrypted_payload_says_the_keys_are_missing() -> None:
+    [sealed] = await converter({"2026-01": OLD_KEY}).encode([CONTACT])
+    with pytest.raises(MissingKeysError, match="IDRI_ENCRYPTION_KEYS"):
+        await STRICT_CONVERTER.decode([sealed], [dict])
 
 
 def test_without_keys_the_shared_strict_converter_is_used_unencrypted() -> None:

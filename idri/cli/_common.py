@@ -235,10 +235,15 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         client = await connect_client(settings())
         return await work(client)
 
+    from idri.codec import DecryptionError
+
     try:
         return asyncio.run(main())
     except CliError as error:
         fail(str(error), error.code)
+    except DecryptionError as error:
+        # An answer this process cannot read: no keys, or not the key it was written with.
+        fail(str(error))
 
 
 def read_case(case_id: str, query: Callable[[InstituteWorkflow], T]) -> T:
@@ -286,10 +291,22 @@ def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflo
 async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
     """Await a query or an update of case ``case_id``, explaining the ways it can go wrong."""
     from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError
+
+    from idri.codec import UNENCRYPTED_FAILURE_TYPE, DecryptionError
 
     try:
         return await _in_time(case_id, call)
+    except DecryptionError as error:
+        raise CliError(f"cannot read the answer of case {case_id}: {error}") from None
+    except ApplicationError as error:
+        # Raised here, not by the case: an answer in clear although this client has keys.
+        if error.type != UNENCRYPTED_FAILURE_TYPE:
+            raise
+        raise CliError(
+            f"case {case_id} answered in clear, which is refused: {error.message}"
+        ) from None
     except WorkflowUpdateFailedError as error:
         raise CliError(_refusal(error)) from None
     except WorkflowQueryFailedError as error:
@@ -320,7 +337,14 @@ async def _rpc_failure(client: Client, case_id: str, error: RPCError) -> str:
 
 
 def _refusal(error: BaseException) -> str:
+    from temporalio.exceptions import ApplicationError
+
+    from idri.codec import KEYS_NEEDED, UNENCRYPTED_FAILURE_TYPE
+
     cause = error.__cause__ or getattr(error, "cause", None)
+    if isinstance(cause, ApplicationError) and cause.type == UNENCRYPTED_FAILURE_TYPE:
+        # The worker's own sentence is encrypted, so a client without keys cannot read it.
+        return f"the case refused this action because it was sent unencrypted: {KEYS_NEEDED}"
     # The workflow's ApplicationError (type ActionRefused) carries the sentence to show as is.
     message = getattr(cause, "message", None) or (str(cause) if cause else str(error))
     return str(message)
