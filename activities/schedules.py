@@ -67,8 +67,9 @@ from models.time import cst_date
 
 log = logging.getLogger(__name__)
 
-SWEEP_ACTOR = Actor("idri evaluation sweep", Role.SYSTEM)
-"""The actor written into a case's history when the sweep opens its evaluation."""
+SWEEP_ACTOR = Actor("idri evaluation sweep", Role.BUREAU_OFFICER)
+"""The actor written into a case's history when the sweep opens its evaluation: the bureau's own
+schedule acting for the bureau (an update may not claim ``system``, the workflow's timers' role)."""
 
 NOT_RECOMMENDED = (Stage.SURVEYED, Stage.PLAN_SUBMITTED)
 NEVER_IN_A_BATCH = (*NOT_RECOMMENDED, Stage.LAPSED, Stage.WITHDRAWN)
@@ -389,7 +390,7 @@ def post_summary(
                 "from_stage": "",
                 "to_stage": "",
                 "actor": SYSTEM.name,
-                "role": SYSTEM.role.value,
+                "role": Role.SYSTEM.value,
                 "reason": reason,
                 "details": details,
                 "recorded_at": now,

@@ -96,7 +96,7 @@ def carried(case_id: str, n: int, now: datetime) -> CaseState:
             Stage.PUBLIC_NOTICE if event == "close_notice" else Stage.UNDER_REVIEW,
             Stage.DESIGNATED if event == "close_notice" else Stage.UNDER_REVIEW,
             SYSTEM.name,
-            SYSTEM.role,
+            Role.SYSTEM,
             f"{event} (set up by the scale benchmark)",
         )
         for seq, event in enumerate(events, start=1)

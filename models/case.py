@@ -58,12 +58,24 @@ class Role(str, Enum):
 
 @dataclass(frozen=True)
 class Actor:
-    """The person (or the system) behind an action, written into the case's history."""
+    """The person (or the system) behind an action, written into the case's history.
+
+    The role has no default: an actor that names no role has no rights (least privilege), and a
+    payload sent without one is refused by every update's validator rather than read as a
+    bureau officer's.
+    """
 
     name: str
-    role: Role = Role.BUREAU_OFFICER
+    role: Role | None = None
     district: str | None = None
     """For a district officer: the district code they serve."""
+
+    @property
+    def recorded_role(self) -> Role:
+        """The role as history records it. Without a role, a bureau officer: how an update
+        accepted before roles were required was read, which its replay must repeat. Only such
+        replays meet a role-less actor here; every validator refuses one now."""
+        return Role(self.role) if self.role is not None else Role.BUREAU_OFFICER
 
 
 SYSTEM = Actor(name="idri", role=Role.SYSTEM)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -80,6 +81,10 @@ its workflows and activities. The SDK decides a patch once per run, so a run tha
 ``pages-by-worker``/``mail-by-worker`` keeps leaving both to the queues until it continues as new;
 the daily evaluation sweep empties those queues (``workflows/schedules.py``)."""
 
+SURVEY_CHECKS_ROLE = "survey-checks-role"
+"""Patch: runs from this version on refuse to start a case whose survey actor may not record
+candidates (``permissions.survey_refusal``). Cases started earlier replay as they ran."""
+
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
 is down is retried by the next run instead)."""
@@ -118,9 +123,15 @@ def _require_text(value: str, what: str) -> None:
 
 
 def _require(payload: object) -> None:
-    """Refuse a payload that is missing or has no actor (a client sending JSON by hand)."""
-    if payload is None or not isinstance(getattr(payload, "actor", None), Actor):
+    """Refuse a payload that is missing or has no actor (a client sending JSON by hand), or whose
+    actor names no role or claims the workflow's own (validators only: the handlers replay
+    updates accepted before these rules)."""
+    actor = getattr(payload, "actor", None)
+    if payload is None or not isinstance(actor, Actor):
         raise refuse("the action's input is missing or malformed: it needs an actor and its data")
+    denied = permissions.operator_refusal(actor) if actor.name and actor.name.strip() else None
+    if denied:
+        raise refuse(f"permission denied: {denied}")
 
 
 _MAILBOX = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -170,6 +181,11 @@ class InstituteWorkflow:
         if survey.district not in catalog.DISTRICTS or survey.direction not in catalog.DIRECTIONS:
             # The CLI checks first; this guards a client that does not.
             raise refuse(f"unknown district {survey.district!r} or direction {survey.direction!r}")
+        if input.carried is None and workflow.patched(SURVEY_CHECKS_ROLE):
+            # The CLI checks first; this guards a client that starts the workflow itself.
+            denied = permissions.survey_refusal(survey)
+            if denied:
+                raise refuse(f"permission denied: {denied}; case {survey.case_id} not started")
         self._policy = await workflow.execute_activity(
             records.ActivityName.LOAD_POLICY, result_type=Policy, **QUICK
         )
@@ -183,7 +199,11 @@ class InstituteWorkflow:
                 self._case.reminders_sent = deadlines.reminders_already_past(
                     self._case, self._policy, workflow.now()
                 )
-                await self._record("created", SYSTEM, "candidate recorded")
+                # The operator who recorded the candidate, not the system: every action
+                # names who took it. A case started before surveys checked the role may
+                # carry an actor without one; its history keeps the system as before.
+                creator = survey.actor if survey.actor.role is not None else SYSTEM
+                await self._record("created", creator, "candidate recorded")
         else:
             self._publish_search_attributes(self.status())
             for key in self._case.undelivered:
@@ -340,7 +360,9 @@ class InstituteWorkflow:
         from_stage = from_stage or to_stage
         at = workflow.now()
         case.history.append(
-            HistoryEntry(case.seq, at, event, from_stage, to_stage, actor.name, actor.role, reason)
+            HistoryEntry(
+                case.seq, at, event, from_stage, to_stage, actor.name, actor.recorded_role, reason
+            )
         )
         record = records.EventRecord(
             key=f"{info.workflow_id}#{case.seq}",
@@ -352,7 +374,7 @@ class InstituteWorkflow:
             from_stage=from_stage,
             to_stage=to_stage,
             actor=actor.name,
-            role=actor.role,
+            role=actor.recorded_role,
             reason=reason,
             snapshot=records.snapshot_of(case),
             recipients=notifications.recipients_for(event, case, expert),
@@ -451,7 +473,10 @@ class InstituteWorkflow:
         reason = lifecycle.refusal(self._case, self._policy or Policy(), workflow.now(), trigger)
         if reason:
             raise refuse(reason)
-        denied = permissions.permission_refusal(actor, trigger, self._case)
+        # A role-less actor reaches here only when a handler replays an update accepted before
+        # roles were required (``_require`` refuses one first): check it as it was checked then.
+        acting = dataclasses.replace(actor, role=actor.recorded_role)
+        denied = permissions.permission_refusal(acting, trigger, self._case)
         if denied:
             raise refuse(f"permission denied: {denied}")
 

@@ -25,6 +25,7 @@ import typer
 from idri.cli._common import (
     AsOption,
     CliError,
+    DistrictOption,
     JsonOption,
     OperatorRole,
     RoleOption,
@@ -94,7 +95,8 @@ class Started:
 
 
 async def start_case(client: Client, configured: Settings, survey: SurveyRecord) -> Started:
-    """Start the case of ``survey``; :class:`CaseExists` when its id was ever used."""
+    """Start the case of ``survey``; :class:`CaseExists` when its id was ever used, and
+    :class:`CliError` when its actor may not record this candidate (nothing is started)."""
     from temporalio.common import (
         SearchAttributePair,
         TypedSearchAttributes,
@@ -103,10 +105,13 @@ async def start_case(client: Client, configured: Settings, survey: SurveyRecord)
     )
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from models import search
+    from models import permissions, search
     from models.case import InstituteInput
     from workflows.institute import InstituteWorkflow, workflow_id
 
+    denied = permissions.survey_refusal(survey)
+    if denied:
+        raise CliError(f"permission denied: {denied}; case {survey.case_id} not started")
     district, direction = DISTRICTS.get(survey.district), DIRECTIONS.get(survey.direction)
     details = [
         f"**Organisation:** {survey.organisation}",
@@ -327,6 +332,7 @@ def import_(
     ] = None,
     as_: AsOption = None,
     role: RoleOption = OperatorRole.bureau_officer,
+    district: DistrictOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Import a district's survey sheet: every row is checked first; nothing is imported while a
@@ -366,7 +372,7 @@ def import_(
             raise typer.Exit(1)
         return
 
-    actor = operator(as_, role, None, per_case_district=True)
+    actor = operator(as_, role, district, per_case_district=True)
     configured = settings()
     results = run(lambda client: _import(client, configured, parsed.candidates, actor, json_))
     outcomes = list(zip(parsed.candidates, results, strict=True))
@@ -438,7 +444,9 @@ def _job(
 ) -> Callable[[], Awaitable[Started]]:
     async def start() -> Started:
         row_actor = actor
-        if actor.role is Role.DISTRICT_OFFICER:
+        if actor.role is Role.DISTRICT_OFFICER and actor.district is None:
+            # A district's own sheet: each row's district is the officer's. An officer who
+            # names a district (--district) has the rows of other districts refused.
             row_actor = Actor(actor.name, actor.role, candidate.district)
         survey = SurveyRecord(
             case_id=case_id_for(candidate.district, candidate.organisation),

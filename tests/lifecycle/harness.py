@@ -212,7 +212,8 @@ class Harness:
             organisation=organisation,
             district=district,
             direction=direction,
-            actor=DISTRICT_OFFICER,
+            # Districts survey their own district: the officer of the case's district.
+            actor=Actor(DISTRICT_OFFICER.name, Role.DISTRICT_OFFICER, district),
             contact=Contact("赵经理", email, "13800000000"),
             qualifications=["市级工业设计中心"],
             previous_case_id=previous_case_id,

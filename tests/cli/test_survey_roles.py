@@ -1,0 +1,45 @@
+"""Recording a candidate is the district's (its own district) or the bureau's: any other role
+is refused with one clear line, exit code 1, and no case is started."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.stack import Stack
+
+pytestmark = pytest.mark.devserver
+
+
+def test_an_applicant_may_not_record_a_candidate(stack: Stack, org: str) -> None:
+    result = stack.cli(
+        "survey", "add", "--name", org, "--district", "滨海新区", "--direction", "ai",
+        "--as", "赵经理", "--role", "applicant", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stdout
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "error: permission denied: 'survey' needs the role bureau_officer or district_officer; "
+        "赵经理 acts as applicant"
+    )
+    assert "not started" in lines[0]
+    assert org not in stack.cli("list", "--json").stdout
+
+
+def test_a_district_officer_importing_for_a_district_may_not_record_another(
+    stack: Stack, org: str, tmp_path
+) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(f"单位名称,所在区,主要方向\n{org},和平区,ai\n", encoding="utf-8")
+    result = stack.cli(
+        "survey", "import", str(sheet),
+        "--as", "王科长", "--role", "district_officer", "--district", "滨海新区", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["started"] == []
+    assert [f["line"] for f in summary["failed"]] == [2]
+    assert "王科长 is a district officer of binhai" in summary["failed"][0]["reason"]
