@@ -15,7 +15,8 @@ or when it stops early; a row is marked ``sent`` only after the server accepted 
 
 A mail the server refuses for now (4xx), or that was not offered because the connection was lost,
 goes back to ``pending`` and the activity raises, so Temporal tries again. A permanent refusal
-(5xx) marks it ``failed``. An attempt that dies mid-batch leaves rows that the next attempt of
+(5xx) marks it ``failed``, as does a mail that can never be written (``compose`` refuses its
+address or a header value): the others of its batch go out all the same. An attempt that dies mid-batch leaves rows that the next attempt of
 the same activity takes over (or anyone, once the lease ran out); the only way a mail is sent
 twice is a crash between the server's acceptance and the batch's ``sent`` commit, and then the
 copy carries the same ``Message-ID``.
@@ -155,7 +156,9 @@ class NotificationActivities:
             if time.monotonic() - extended > self.lease.total_seconds() / 2:
                 await asyncio.to_thread(self._extend_lease, token)
                 extended = time.monotonic()
-            message = compose(mail, mail_from=self.mail_from)
+            message = composed(mail, mail_from=self.mail_from, outcome=outcome)
+            if message is None:
+                continue
             try:
                 how = await server.send(mail, message, sender=self.mail_from)
             except RecipientRefused as refusal:
@@ -181,8 +184,11 @@ class NotificationActivities:
             outcome = _Outcome()
             try:
                 for mail in batch:
-                    message = compose(mail, mail_from=self.mail_from, readable=True)
-                    outcome.sent.append((mail.key, outbox.write(mail, message)))
+                    message = composed(
+                        mail, mail_from=self.mail_from, outcome=outcome, readable=True
+                    )
+                    if message is not None:
+                        outcome.sent.append((mail.key, outbox.write(mail, message)))
             except BaseException as error:
                 outcome.release_unsent(batch, error)
                 raise
@@ -310,7 +316,7 @@ class _Outcome:
 
     sent: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
-    """Refused for good (5xx)."""
+    """Refused for good (5xx), or a mail that can never be written."""
     temporary: list[tuple[str, str]] = field(default_factory=list)
     """Not sent: pending again."""
 
@@ -318,6 +324,21 @@ class _Outcome:
         """Every mail of ``batch`` not settled yet goes back to pending, with ``error`` as why."""
         settled = {key for key, _ in (*self.sent, *self.failed, *self.temporary)}
         self.temporary += [(m.key, _describe(error)) for m in batch if m.key not in settled]
+
+
+def composed(
+    mail: Outgoing, *, mail_from: str, outcome: _Outcome, readable: bool = False
+) -> bytes | None:
+    """The message of ``mail``, or None when it can never be written (a line break in its
+    address or name, say: ``compose`` refuses it), noted ``failed`` with the reason in
+    ``outcome``. Retrying would fail the same way, and raising would stop the other mails of
+    the batch, which are fine."""
+    try:
+        return compose(mail, mail_from=mail_from, readable=readable)
+    except ValueError as error:
+        outcome.failed.append((mail.key, f"cannot be sent as written: {error}"))
+        log.warning("notification %r cannot be sent: %s", mail.key, error)
+        return None
 
 
 def claim_owner() -> tuple[str, str | None]:

@@ -37,6 +37,7 @@ from activities.tables import (
 )
 from activities.templates import parse_moment
 from models.case import Stage
+from models.limits import mailbox_problem
 from models.notifications import publication_for
 from models.records import ActivityName, EventRecord, Recipient
 from models.time import CST, end_of_day
@@ -125,6 +126,15 @@ class RegistryActivities:
     ) -> dict[str, object]:
         """The outbox row telling ``recipient`` about ``record``, with its rendered mail."""
         address, problem = self.address_of(recipient, record.snapshot.district)
+        if problem is None:
+            # Recorded undeliverable with its reason now, rather than retried for ever: an
+            # address that is not one plain mailbox (a list, a line break) can never be sent.
+            problem = mailbox_problem(address, f"the {recipient.role}'s")
+            if problem is not None:
+                problem += (
+                    "; the mail stays in the outbox (idri mail --status undeliverable) to be "
+                    "sent by hand to a corrected address"
+                )
         key = f"{record.key}/{recipient.role}/{address or recipient.name or '-'}"
         mail = render(record, recipient, bureau_email=self.mailboxes.bureau or "")
         return {
@@ -137,7 +147,7 @@ class RegistryActivities:
             "subject": mail.subject,
             "body": mail.body,
             # Recorded, not dropped: the outbox shows who could not be told and why.
-            "status": "pending" if address else "undeliverable",
+            "status": "pending" if address and problem is None else "undeliverable",
             "attempts": 0,
             "last_error": problem,
             "created_at": now,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jinja2 import Environment
+from markupsafe import Markup
 from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
@@ -46,6 +47,7 @@ from models.duplicates import (
     duplicate_warning,
     duplicate_warnings,
 )
+from models.limits import printable
 from models.schedules import OVERDUE_KINDS
 from models.time import CST, cst_date, end_of_day
 
@@ -438,12 +440,23 @@ def _templates() -> Environment:
     from activities.templates import environment
 
     env = environment("idri", autoescape=True)
+    # Set before any template is loaded (it is compiled into them): every value a template
+    # writes has its control characters replaced, as on the terminal.
+    env.finalize = _printable
     env.globals["overdue_label"] = lambda kind: OVERDUE_KINDS.get(kind, {"zh": kind, "en": kind})
     env.filters.update(
         day=lambda moment: cst_date(moment).isoformat() if moment else "",
         stamp=lambda moment: moment.astimezone(CST).strftime("%Y-%m-%d %H:%M"),
     )
     return env
+
+
+def _printable(value: object) -> object:
+    """A value as a report file writes it: text without control characters (line breaks and
+    tabs kept); text already marked safe stays marked (nothing replaced can be markup)."""
+    if isinstance(value, Markup):
+        return Markup(printable(value))
+    return printable(value) if isinstance(value, str) else value
 
 
 def write_report(report: Report, out_dir: Path, *, fmt: ChartFormat = "svg") -> list[Path]:

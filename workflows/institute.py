@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -26,7 +25,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from models import catalog, deadlines, lifecycle, notifications, permissions, records, search
+    from models import (
+        catalog,
+        deadlines,
+        lifecycle,
+        limits,
+        notifications,
+        permissions,
+        records,
+        search,
+    )
     from models.case import (
         SYSTEM,
         Actor,
@@ -116,10 +124,17 @@ def refuse(message: str) -> ApplicationError:
 
 
 def _require_text(value: str, what: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise refuse(f"{what} must not be empty")
-    if len(value) > 10_000:
-        raise refuse(f"{what} is too long ({len(value)} characters; at most 10000)")
+    """A free text (opinion, reason, note): not empty, not too long, no control characters."""
+    problem = limits.text_problem(value, what)
+    if problem is not None:
+        raise refuse(problem)
+
+
+def _require_name(value: str, what: str) -> None:
+    """A one-line name (a person, an organisation, a file): see ``models/limits.py``."""
+    problem = limits.name_problem(value, what)
+    if problem is not None:
+        raise refuse(problem)
 
 
 def _require(payload: object) -> None:
@@ -134,13 +149,11 @@ def _require(payload: object) -> None:
         raise refuse(f"permission denied: {denied}")
 
 
-_MAILBOX = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-
-
 def _require_mailbox(address: str | None, whose: str) -> None:
-    """One plain address, or none: anything else could never be mailed."""
-    if address is not None and not _MAILBOX.match(address):
-        raise refuse(f"{whose} e-mail address {address!r} is not one plain address like a@b.cn")
+    """One plain address, or none: anything else could never be mailed, or mail others."""
+    problem = limits.mailbox_problem(address, whose)
+    if problem is not None:
+        raise refuse(problem)
 
 
 def _same_organisation(a: str, b: str) -> bool:
@@ -550,7 +563,7 @@ class InstituteWorkflow:
     def _validate_submit_plan(self, plan: PlanSubmission) -> None:
         _require(plan)
         self._check("submit_plan", plan.actor)
-        _require_text(plan.file_name, "the plan's file name")
+        _require_name(plan.file_name, "the plan's file name")
         digest = plan.sha256 if isinstance(plan.sha256, str) else ""
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
             raise refuse("the plan's SHA-256 must be 64 hexadecimal characters")
@@ -599,8 +612,8 @@ class InstituteWorkflow:
     def _validate_assign_expert(self, assignment: ExpertAssignment) -> None:
         _require(assignment)
         self._check("assign_expert", assignment.actor)
-        _require_text(assignment.expert, "the expert's name")
-        _require_text(assignment.organisation, "the expert's organisation")
+        _require_name(assignment.expert, "the expert's name")
+        _require_name(assignment.organisation, "the expert's organisation")
         _require_mailbox(assignment.email, "the expert's")
         if _same_organisation(assignment.organisation, self._case.survey.organisation):
             raise refuse(
@@ -625,7 +638,7 @@ class InstituteWorkflow:
     def _validate_submit_review(self, review: ExpertReview) -> None:
         _require(review)
         self._check("submit_review", review.actor)
-        _require_text(review.expert, "the expert's name")
+        _require_name(review.expert, "the expert's name")
         _require_text(review.opinion, "the review opinion")
         score = review.score
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
@@ -703,7 +716,7 @@ class InstituteWorkflow:
                 "notice has closed and objections are no longer accepted"
             )
         self._check("lodge_objection", objection.actor)
-        _require_text(objection.objector, "the objector's name")
+        _require_name(objection.objector, "the objector's name")
         _require_text(objection.reason, "the reason for the objection")
 
     @workflow.update

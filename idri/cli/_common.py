@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import getpass
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
@@ -25,10 +26,12 @@ import typer
 
 from models.case import Actor, Role
 from models.catalog import DISTRICTS, UnknownEntry
+from models.limits import printable
 from models.time import CST
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
     from temporalio.client import Client, WorkflowHandle
     from temporalio.service import RPCError
 
@@ -56,13 +59,24 @@ class CliError(Exception):
 
 def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
-    one_line = " ".join(str(message).split())
-    typer.echo(f"error: {one_line}", err=True)
+    typer.echo(f"error: {_one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+    typer.echo(f"warning: {_one_line(message)}", err=True)
+
+
+def _one_line(message: object) -> str:
+    """A message as one line a terminal shows as it is (it may quote what someone typed)."""
+    return shown(" ".join(str(message).split()))
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print on a terminal: escape sequences and other control characters
+    (data from a case, a sheet, the registry) replaced, so data cannot move the cursor, retitle
+    the window or hide what follows. Line breaks and tabs stay."""
+    return printable(text)
 
 
 # --- Settings ------------------------------------------------------------------------------------
@@ -168,10 +182,18 @@ def normalise_case_id(text: str) -> str:
 
 
 def console() -> Console:
-    """A Rich console on the current stdout (colours and tables on a terminal only)."""
+    """A Rich console on the current stdout (colours and tables on a terminal only).
+
+    Every string it prints, table cells among them, goes through :func:`shown` first: Rich
+    itself passes escape sequences in data through to the terminal.
+    """
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    class DataConsole(Console):
+        def render_str(self, text: str, **options: Any) -> Text:
+            return super().render_str(shown(text), **options)
+
+    return DataConsole(highlight=False, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
@@ -192,7 +214,14 @@ def jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    typer.echo(json.dumps(jsonable(value), ensure_ascii=False, indent=2))
+    """``value`` as JSON, readable (not ASCII-escaped) but terminal-safe: JSON escapes the C0
+    controls itself; the other controls (DEL, C1 such as U+009B, a CSI to many terminals;
+    bidirectional overrides) are escaped as ``\\uXXXX`` too, which decodes to the same data."""
+    text = json.dumps(jsonable(value), ensure_ascii=False, indent=2)
+    typer.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m[0]):04x}", text))
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def iso(moment: datetime | None) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models import limits
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -39,7 +40,6 @@ REQUIRED = ("organisation", "district", "direction")
 
 _YES = {"", "yes", "y", "true", "1", "是", "愿意", "有"}
 _NO = {"no", "n", "false", "0", "否", "不愿意", "无"}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LIST_SEPARATORS = re.compile(r"[;；、,，|\n]+")
 
 
@@ -173,8 +173,14 @@ def _check(line: int, values: dict[str, str]) -> tuple[Candidate | None, list[st
         else:
             direction = code
     email = values.get("email", "") or None
-    if email and not _EMAIL.match(email):
-        reasons.append(f"{email!r} is not an e-mail address")
+    reasons += candidate_problems(
+        organisation,
+        contact=values.get("contact", ""),
+        email=email,
+        phone=values.get("phone", ""),
+        qualifications=_LIST_SEPARATORS.split(values.get("qualifications", "")),
+        empty_name=False,  # reported above
+    )
     willing_text = values.get("willing", "").casefold()
     if willing_text not in _YES and willing_text not in _NO:
         reasons.append(f"willing is yes or no (是/否), not {values['willing']!r}")
@@ -194,6 +200,33 @@ def _check(line: int, values: dict[str, str]) -> tuple[Candidate | None, list[st
         qualifications=qualifications,
         willing=willing_text not in _NO,
     ), []
+
+
+def candidate_problems(
+    organisation: str,
+    *,
+    contact: str | None,
+    email: str | None,
+    phone: str | None,
+    qualifications: Iterable[str],
+    empty_name: bool = True,
+) -> list[str]:
+    """What is wrong with a candidate's free-form fields (the same for ``survey add`` and a
+    sheet's rows): too long, control characters, an address that is not one plain mailbox.
+
+    Checked before a case starts: its workflow takes the survey as it is given.
+    """
+    checks = [
+        limits.name_problem(organisation, "the organisation's name")
+        if organisation or empty_name
+        else None,
+        limits.mailbox_problem(email, "the contact's"),
+    ]
+    for value, what in ((contact, "the contact's name"), (phone, "the contact's phone")):
+        if value:
+            checks.append(limits.name_problem(value, what))
+    checks += [limits.name_problem(q, "a qualification") for q in qualifications if q.strip()]
+    return [problem for problem in checks if problem is not None]
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:

@@ -49,6 +49,7 @@ from models.case import (
     SiteInspection,
     Withdrawal,
 )
+from models.limits import mailbox_problem
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -202,6 +203,12 @@ def review_assign(
             f"give each --expert its --org (and --email, if any): {len(expert)} expert(s), "
             f"{len(org)} --org, {len(email or [])} --email"
         )
+    # Checked here too, before any expert is assigned: one bad address among several experts
+    # would otherwise leave the first ones assigned and the rest not.
+    for name, address in zip(expert, emails, strict=True):
+        problem = mailbox_problem(address, f"expert {name}'s")
+        if problem is not None:
+            fail(f"nothing assigned: {problem}")
     actor = operator(as_, role, district)
     updates: list[tuple[Update, Any]] = [
         (InstituteWorkflow.assign_expert, ExpertAssignment(actor, name, organisation, address))

@@ -40,7 +40,13 @@ from idri.cli._common import (
     settings,
     warn,
 )
-from idri.cli._sheet import Candidate, SheetError, organisation_key, read_sheet
+from idri.cli._sheet import (
+    Candidate,
+    SheetError,
+    candidate_problems,
+    organisation_key,
+    read_sheet,
+)
 from models.case import Actor, Contact, Role, SurveyRecord
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 
@@ -220,10 +226,15 @@ def add(
     except UnknownEntry as error:
         fail(str(error))
     organisation = " ".join(name.split())
-    if not organisation:
-        fail("--name must not be empty")
-    if contact and "@" not in contact:
-        fail(f"--contact is the contact's e-mail address, not {contact!r}")
+    problems = candidate_problems(
+        organisation,
+        contact=contact_name,
+        email=contact or None,
+        phone=phone,
+        qualifications=qualification or [],
+    )
+    if problems:
+        fail(f"no case started: {'; '.join(problems)}")
     actor = operator(as_, role, district_code if role is OperatorRole.district_officer else None)
     configured = settings()
 

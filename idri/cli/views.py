@@ -31,6 +31,7 @@ from idri.cli._common import (
 )
 from models.case import CaseStatus, Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
+from models.limits import spreadsheet_cell
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -288,11 +289,17 @@ def registry(
     if format_ is Format.json:
         print_json([_registry_row(i) for i in institutes])
     elif format_ is Format.csv:
+        # Opened in Excel or WPS by the bureau: a name like ``=HYPERLINK(...)`` must stay text.
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(REGISTRY_COLUMNS)
         for institute in institutes:
             row = _registry_row(institute)
-            writer.writerow([row[c] if row[c] is not None else "" for c in REGISTRY_COLUMNS])
+            writer.writerow(
+                [
+                    spreadsheet_cell(str(row[c])) if row[c] is not None else ""
+                    for c in REGISTRY_COLUMNS
+                ]
+            )
     else:
         from rich.table import Table
 

@@ -62,7 +62,10 @@ def test_an_invalid_sheet_is_reported_row_by_row_and_nothing_is_imported(
     assert problems[0].startswith(
         f"survey.{kind} {unit} 3: unknown district 'Binhia'; did you mean 滨海新区"
     )
-    assert problems[1] == f"survey.{kind} {unit} 4: 'not-an-address' is not an e-mail address"
+    assert problems[1] == (
+        f"survey.{kind} {unit} 4: the contact's e-mail address 'not-an-address' is not one "
+        "plain address like a@b.cn (one address only: no name, list, spaces or line breaks)"
+    )
     assert problems[2] == f"survey.{kind} {unit} 6: the same organisation as {unit} 2"
     assert problems[3].startswith("error: nothing imported: 3 invalid")
     assert f"--skip-invalid to import the valid {unit}(s) (2)" in problems[3]

@@ -3,6 +3,7 @@ duplicate construction warnings; table, JSON and files with a chart."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -240,3 +241,19 @@ def test_the_report_command(engine, tmp_path) -> None:
     data = json.loads(out.stdout)
     assert data["registry_total"] == 3 and data["stage_source"] == "registry"
     assert (tmp_path / "files" / "report.html").exists()
+
+
+async def test_report_files_carry_no_escape_sequences_from_the_data(engine, tmp_path) -> None:
+    later = NOW.replace(year=2026, month=7)  # A and D are overdue, listed with their names
+    report = await build_report(engine, Settings(data_dir=tmp_path), now=later)
+    report.overdue = [
+        dataclasses.replace(o, organisation="天津\x1b]0;pwned\x07\x1b[2J设计")
+        for o in report.overdue
+    ]
+
+    markdown, html, _ = write_report(report, tmp_path / "out")
+
+    for written in (markdown.read_text(), html.read_text()):
+        assert "\x1b" not in written and "\x07" not in written
+        assert "天津\ufffd]0;pwned\ufffd\ufffd[2J设计" in written
+    assert "<svg" in html.read_text()  # the chart, marked safe, is still inlined as markup
