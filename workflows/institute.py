@@ -93,6 +93,11 @@ SURVEY_CHECKS_ROLE = "survey-checks-role"
 """Patch: runs from this version on refuse to start a case whose survey actor may not record
 candidates (``permissions.survey_refusal``). Cases started earlier replay as they ran."""
 
+RECHECK_UNDER_LOCK = "recheck-under-lock"
+"""Patch: from this version on an update's handler repeats its validator's checks of the case
+under the lock. A run that accepted two conflicting updates before (the fault this fixes) must
+replay accepting them."""
+
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
 is down is retried by the next run instead)."""
@@ -500,16 +505,22 @@ class InstituteWorkflow:
         reason: str,
         change: Callable[[], dict[str, str] | None] | None = None,
         *,
+        recheck: Callable[[], object] | None = None,
         expert: ReviewEntry | None = None,
     ) -> CaseStatus:
         """Apply one operator action under the lock and record it.
 
-        The validator already checked; the check repeats here because another update may have
-        moved the case between validation and this handler running.
+        The validator already checked; its checks of the case repeat here, before anything
+        changes, because two updates can both be validated before either handler runs (two
+        identical ``assign_expert`` sent at once): the stage and the role by ``_check``, the
+        action's own rules by ``recheck``, the same function its validator calls, so a refusal
+        here reads as the validator's would and nothing is recorded.
         """
         await workflow.wait_condition(lambda: self._policy is not None)
         async with self._lock:
             self._check(trigger, actor)
+            if recheck and workflow.patched(RECHECK_UNDER_LOCK):
+                recheck()
             assert self._policy is not None
             # The machine decides on the case as it stands; the action's data comes after.
             new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
@@ -605,6 +616,7 @@ class InstituteWorkflow:
             assignment.actor,
             f"expert {entry.expert} ({entry.organisation}) assigned",
             change,
+            recheck=lambda: self._assignable(assignment),
             expert=entry,
         )
 
@@ -615,6 +627,10 @@ class InstituteWorkflow:
         _require_name(assignment.expert, "the expert's name")
         _require_name(assignment.organisation, "the expert's organisation")
         _require_mailbox(assignment.email, "the expert's")
+        self._assignable(assignment)
+
+    def _assignable(self, assignment: ExpertAssignment) -> None:
+        """Refuse an expert of the applicant's own organisation, or one already assigned."""
         if _same_organisation(assignment.organisation, self._case.survey.organisation):
             raise refuse(
                 f"expert {assignment.expert} works for the applicant "
@@ -631,7 +647,11 @@ class InstituteWorkflow:
             return {"expert": entry.expert, "score": f"{entry.score:g}"}
 
         return await self._act(
-            "submit_review", review.actor, f"review by {review.expert}: {review.score:g}", change
+            "submit_review",
+            review.actor,
+            f"review by {review.expert}: {review.score:g}",
+            change,
+            recheck=lambda: self._reviewable(review),
         )
 
     @submit_review.validator
@@ -647,6 +667,10 @@ class InstituteWorkflow:
             raise refuse(
                 f"{review.actor.name} may submit only their own review, not {review.expert}'s"
             )
+        self._reviewable(review)
+
+    def _reviewable(self, review: ExpertReview) -> None:
+        """Refuse a review by an expert not assigned to the case, or one who already reviewed."""
         entry = next((r for r in self._case.reviews if r.expert == review.expert.strip()), None)
         if entry is None:
             assigned = ", ".join(r.expert for r in self._case.reviews) or "nobody"
@@ -699,11 +723,24 @@ class InstituteWorkflow:
             self._case.objections.append(entry)
             return {"objection_id": str(entry.id), "objector": entry.objector}
 
-        return await self._act("lodge_objection", objection.actor, objection.reason, change)
+        return await self._act(
+            "lodge_objection",
+            objection.actor,
+            objection.reason,
+            change,
+            recheck=self._objections_accepted,
+        )
 
     @lodge_objection.validator
     def _validate_lodge_objection(self, objection: Objection) -> None:
         _require(objection)
+        self._objections_accepted()
+        self._check("lodge_objection", objection.actor)
+        _require_name(objection.objector, "the objector's name")
+        _require_text(objection.reason, "the reason for the objection")
+
+    def _objections_accepted(self) -> None:
+        """Refuse an objection once the public notice has closed, saying when it closed."""
         notice = self._case.notice
         if self._case.stage is Stage.PUBLIC_NOTICE and notice and workflow.now() >= notice.end:
             raise refuse(
@@ -715,9 +752,6 @@ class InstituteWorkflow:
                 f"case {self._case.case_id} is in stage '{self._case.stage.value}': its public "
                 "notice has closed and objections are no longer accepted"
             )
-        self._check("lodge_objection", objection.actor)
-        _require_name(objection.objector, "the objector's name")
-        _require_text(objection.reason, "the reason for the objection")
 
     @workflow.update
     async def resolve_objection(self, resolution: ObjectionResolution) -> CaseStatus:
@@ -728,7 +762,13 @@ class InstituteWorkflow:
             return {"objection_id": str(entry.id), "status": entry.status}
 
         trigger = "uphold_objection" if resolution.upheld else "dismiss_objection"
-        return await self._act(trigger, resolution.actor, resolution.reason, change)
+        return await self._act(
+            trigger,
+            resolution.actor,
+            resolution.reason,
+            change,
+            recheck=lambda: self._objection(resolution),
+        )
 
     @resolve_objection.validator
     def _validate_resolve_objection(self, resolution: ObjectionResolution) -> None:
@@ -783,7 +823,11 @@ class InstituteWorkflow:
             return details
 
         return await self._act(
-            lifecycle.EVALUATION_ACTIONS[result], evaluation.actor, evaluation.note, change
+            lifecycle.EVALUATION_ACTIONS[result],
+            evaluation.actor,
+            evaluation.note,
+            change,
+            recheck=lambda: self._rectification_deadline(evaluation, result),
         )
 
     @record_evaluation.validator
@@ -797,6 +841,13 @@ class InstituteWorkflow:
             ) from None
         self._check(lifecycle.EVALUATION_ACTIONS[result], evaluation.actor)
         _require_text(evaluation.note, "the evaluation note")
+        self._rectification_deadline(evaluation, result)
+
+    def _rectification_deadline(
+        self, evaluation: EvaluationRecord, result: EvaluationResult
+    ) -> None:
+        """Refuse a deadline on anything but a rectification, or one already past (the clock
+        may have moved on while the update waited for the lock) or more than 10 years away."""
         if evaluation.deadline is not None:
             if result is not EvaluationResult.RECTIFY:
                 raise refuse("a deadline belongs only to a rectification result")
