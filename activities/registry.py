@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.db import insert_ignoring, write_transaction
 from activities.mailer import message_id, render
@@ -71,7 +72,15 @@ class RegistryActivities:
 
     @activity.defn(name=ActivityName.RECORD_EVENT)
     async def record_event(self, record: EventRecord) -> None:
-        """Write ``record`` with its notifications; a second call with the same key is a no-op."""
+        """Write ``record`` with its notifications; a second call with the same key is a no-op.
+
+        Refused (for good) unless the workflow run that scheduled this activity, as the server
+        says, is the case's own: no workflow writes another case's rows or pages.
+        """
+        info = activity.info()
+        forged = caller_refusal(record, info.workflow_id, info.workflow_run_id)
+        if forged:
+            raise ApplicationError(forged, type="ForeignCase", non_retryable=True)
         await asyncio.to_thread(self.record_sync, record)
 
     def record_sync(self, record: EventRecord) -> bool:
@@ -153,6 +162,23 @@ class RegistryActivities:
             "created_at": now,
             "message_id": message_id(key, self.mailboxes.mail_from),
         }
+
+
+def caller_refusal(
+    record: EventRecord, workflow_id: str | None, run_id: str | None
+) -> str | None:
+    """Why the workflow run ``workflow_id``/``run_id`` may not write ``record``, or None: a case's
+    events are written by its own workflow, ``institute-<case id>``, under their own key."""
+    case_id = record.snapshot.case_id
+    own = f"institute-{case_id}"
+    if workflow_id != own or record.workflow_id != own or run_id != record.run_id:
+        return (
+            f"workflow {workflow_id} may not write the registry of case {case_id} "
+            f"(only {own} may); nothing was written"
+        )
+    if not record.key.startswith(f"{own}#"):
+        return f"event key {record.key!r} is not one of case {case_id}'s; nothing was written"
+    return None
 
 
 def _event_values(record: EventRecord, now: datetime) -> dict[str, object]:

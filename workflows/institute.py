@@ -93,6 +93,10 @@ SURVEY_CHECKS_ROLE = "survey-checks-role"
 """Patch: runs from this version on refuse to start a case whose survey actor may not record
 candidates (``permissions.survey_refusal``). Cases started earlier replay as they ran."""
 
+IDENTITY_FROM_WORKFLOW_ID = "identity-from-workflow-id"
+"""Patch: from this version on a run refuses an input that is not its own case's (see
+:func:`identity_refusal`); a refused start fails before anything is recorded."""
+
 RECHECK_UNDER_LOCK = "recheck-under-lock"
 """Patch: from this version on an update's handler repeats its validator's checks of the case
 under the lock. A run that accepted two conflicting updates before (the fault this fixes) must
@@ -196,6 +200,10 @@ class InstituteWorkflow:
     @workflow.run
     async def run(self, input: InstituteInput) -> CaseStatus:
         survey = input.survey
+        if workflow.patched(IDENTITY_FROM_WORKFLOW_ID):
+            forged = identity_refusal(input, workflow.info())
+            if forged:
+                raise refuse(forged)
         if survey.district not in catalog.DISTRICTS or survey.direction not in catalog.DIRECTIONS:
             # The CLI checks first; this guards a client that does not.
             raise refuse(f"unknown district {survey.district!r} or direction {survey.direction!r}")
@@ -919,6 +927,36 @@ def _details_markdown(status: CaseStatus) -> str:
     if status.next_evaluation_due:
         lines.append(f"**Next evaluation due:** {cst_date(status.next_evaluation_due)}")
     return "\n\n".join(lines)
+
+
+def identity_refusal(input: InstituteInput, info: workflow.Info) -> str | None:
+    """Why ``input`` is not this workflow's own case, or None.
+
+    A case's identity is its workflow id, ``institute-<case id>``: an input naming another case
+    would write that case's registry rows and pages. Its state is carried only from its own
+    previous run (continue-as-new): given at a fresh start it would put a case into the
+    registry at any stage, with no history behind it.
+    """
+    expected = workflow_id(input.survey.case_id)
+    if info.workflow_id != expected:
+        return (
+            f"workflow {info.workflow_id} cannot hold case {input.survey.case_id}: that case's "
+            f"workflow is {expected}; nothing was recorded"
+        )
+    if input.carried is None:
+        return None
+    if info.continued_run_id is None:
+        return (
+            f"case {input.survey.case_id} was started with a carried state: a case's state is "
+            "carried only from its own previous run (continue-as-new), never given at a start; "
+            "start it with its survey alone"
+        )
+    if input.carried.survey.case_id != input.survey.case_id:
+        return (
+            f"the carried state of case {input.carried.survey.case_id} cannot continue case "
+            f"{input.survey.case_id}; nothing was recorded"
+        )
+    return None
 
 
 def workflow_id(case_id: str) -> str:

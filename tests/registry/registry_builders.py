@@ -6,8 +6,10 @@ to, the snapshot after it and the recipients ``models.notifications.ROUTES`` nam
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from models.case import Level, Role, Stage
 from models.notifications import ROUTES
@@ -160,3 +162,15 @@ class Script:
             actor="idri",
             reason="public notice closed without objection",
         )
+
+
+async def record_as_its_case(record_event: Any, record: EventRecord) -> None:
+    """Run the ``record_event`` activity as the case's own workflow run would schedule it:
+    the activity refuses a record from any other workflow (``activities.registry``)."""
+    from temporalio.testing import ActivityEnvironment
+
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, workflow_id=record.workflow_id, workflow_run_id=record.run_id
+    )
+    await env.run(record_event, record)

@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from registry_builders import APPLICANT_EMAIL, START, Script
+from registry_builders import APPLICANT_EMAIL, START, Script, record_as_its_case
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
@@ -28,7 +28,7 @@ async def recorded_lifecycle(engine: Engine, settings: Settings, case_id: str) -
     records = [*script.to_public_notice(), script.designate()]
     activities = registry_activities(engine, settings)
     for item in records:
-        await ActivityEnvironment().run(activities.record_event, item)
+        await record_as_its_case(activities.record_event, item)
     return records
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from registry_builders import APPLICANT_EMAIL, EXPERT_EMAIL, Script
+from registry_builders import APPLICANT_EMAIL, EXPERT_EMAIL, Script, record_as_its_case
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment
@@ -34,7 +34,7 @@ async def test_designation_rectification_and_delisting_leave_a_complete_record(
 
     async def happen(record: EventRecord) -> None:
         """What the workflow does for each event: record, deliver, publish."""
-        await env.run(registry.record_event, record)
+        await record_as_its_case(registry.record_event, record)
         await env.run(mailer.deliver_notifications, DeliveryRequest(record.key))
         kind = publication_for(record.event, record.from_stage.value, record.to_stage.value)
         if kind:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from registry_builders import Script
+from registry_builders import Script, record_as_its_case
 from sqlalchemy import inspect, text
-from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
 from activities.db import create_registry_engine, current_revision, migrate
@@ -85,7 +84,7 @@ async def test_a_database_at_the_first_schema_is_upgraded_and_keeps_its_data(
     # The upgraded database takes new events and publishes (the new table is in use).
     script = Script("new1")
     for item in [*script.to_public_notice(), script.designate()]:
-        await ActivityEnvironment().run(registry_activities(engine, settings).record_event, item)
+        await record_as_its_case(registry_activities(engine, settings).record_event, item)
     publication_activities(engine, settings).publish_sync(
         PublicationRequest(script.records[-1].key, "registry", "new1")
     )

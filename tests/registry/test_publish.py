@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from registry_builders import Script
+from registry_builders import Script, record_as_its_case
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
@@ -76,7 +76,7 @@ def check_page(path: Path) -> str:
 async def run(engine: Engine, settings: Settings, *records: EventRecord) -> None:
     activities = registry_activities(engine, settings)
     for item in records:
-        await ActivityEnvironment().run(activities.record_event, item)
+        await record_as_its_case(activities.record_event, item)
 
 
 async def publish(engine: Engine, settings: Settings, record: EventRecord, kind: str) -> None:

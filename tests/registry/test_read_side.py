@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registry_builders import Script
+from registry_builders import Script, record_as_its_case
 from sqlalchemy import Engine
-from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
 from idri.settings import Settings
@@ -18,7 +17,7 @@ from models.records import EventRecord
 async def run(engine: Engine, settings: Settings, records: list[EventRecord]) -> None:
     activities = registry_activities(engine, settings)
     for item in records:
-        await ActivityEnvironment().run(activities.record_event, item)
+        await record_as_its_case(activities.record_event, item)
 
 
 def designated(case_id: str, district: str, direction: str, *, years_later: int = 0) -> Script:

@@ -7,10 +7,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from registry_builders import Script
+from registry_builders import Script, record_as_its_case
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
-from temporalio.testing import ActivityEnvironment
 
 from activities import registry_read
 from activities.registry import RegistryActivities
@@ -31,9 +30,8 @@ def count(engine: Engine, model: type, **where: object) -> int:
 
 
 async def record(activities: RegistryActivities, *records: EventRecord) -> None:
-    env = ActivityEnvironment()
     for item in records:
-        await env.run(activities.record_event, item)
+        await record_as_its_case(activities.record_event, item)
 
 
 async def test_an_event_writes_its_trail_row_institute_and_one_mail_per_recipient(
@@ -83,10 +81,11 @@ async def test_concurrent_duplicates_leave_exactly_one_set_of_rows(
     activities = registry_activities(engine, settings)
     records = Script("c3").to_public_notice()
     approve = records[-1]
-    env = ActivityEnvironment()
 
     # Every event of the case eight times at once, as retries racing each other would.
-    await asyncio.gather(*(env.run(activities.record_event, r) for r in records for _ in range(8)))
+    await asyncio.gather(
+        *(record_as_its_case(activities.record_event, r) for r in records for _ in range(8))
+    )
 
     assert count(engine, EventRow) == len(records)
     assert count(engine, NotificationRow) == sum(len(r.recipients) for r in records)
@@ -101,11 +100,10 @@ async def test_concurrent_events_of_many_cases_are_all_recorded(
     activities = registry_activities(engine, settings)
     scripts = [Script(f"many{i}") for i in range(12)]
     batches = [s.to_public_notice() for s in scripts]
-    env = ActivityEnvironment()
 
     async def one_case(records: list[EventRecord]) -> None:
         for item in records:
-            await env.run(activities.record_event, item)
+            await record_as_its_case(activities.record_event, item)
 
     await asyncio.gather(*(one_case(b) for b in batches))
 
@@ -213,12 +211,12 @@ async def test_a_failing_event_writes_nothing_at_all(engine: Engine, settings: S
     )
 
     with pytest.raises(Exception, match="naive datetime"):
-        await ActivityEnvironment().run(activities.record_event, broken)
+        await record_as_its_case(activities.record_event, broken)
 
     assert count(engine, EventRow) == 0
     assert count(engine, NotificationRow) == 0
     assert count(engine, InstituteRow) == 0
-    await ActivityEnvironment().run(activities.record_event, created)  # the retry succeeds
+    await record_as_its_case(activities.record_event, created)  # the retry succeeds
     assert count(engine, EventRow) == 1
 
 

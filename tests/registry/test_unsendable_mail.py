@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from registry_builders import APPLICANT_EMAIL, Script
+from registry_builders import APPLICANT_EMAIL, Script, record_as_its_case
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
@@ -24,7 +24,7 @@ LINE_BREAK = "a@b.cn\r\nBcc: victim@evil.example"
 async def record(engine: Engine, settings: Settings, *records: EventRecord) -> None:
     writer = registry_activities(engine, settings)
     for item in records:
-        await ActivityEnvironment().run(writer.record_event, item)
+        await record_as_its_case(writer.record_event, item)
 
 
 def recommend_with(script: Script, applicant: Recipient) -> EventRecord:
