@@ -496,9 +496,14 @@ class InstituteWorkflow:
         """Refuse an action the stage, a guard or the actor's role forbids."""
         if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
             raise refuse("every action needs the operator's identity (--as or IDRI_ACTOR)")
-        reason = lifecycle.refusal(self._case, self._policy or Policy(), workflow.now(), trigger)
-        if reason:
-            raise refuse(reason)
+        # In a run's first moments its periods are still being loaded (``load_policy``): guards
+        # decided on the defaults would refuse what the bureau's settings allow (an evaluation
+        # window other than 90 days, right after a continue-as-new). A validator then leaves the
+        # stage and the guards to the handler, which waits for the periods and checks again.
+        if self._policy is not None:
+            reason = lifecycle.refusal(self._case, self._policy, workflow.now(), trigger)
+            if reason:
+                raise refuse(reason)
         # A role-less actor reaches here only when a handler replays an update accepted before
         # roles were required (``_require`` refuses one first): check it as it was checked then.
         acting = dataclasses.replace(actor, role=actor.recorded_role)
