@@ -164,9 +164,7 @@ class RegistryActivities:
         }
 
 
-def caller_refusal(
-    record: EventRecord, workflow_id: str | None, run_id: str | None
-) -> str | None:
+def caller_refusal(record: EventRecord, workflow_id: str | None, run_id: str | None) -> str | None:
     """Why the workflow run ``workflow_id``/``run_id`` may not write ``record``, or None: a case's
     events are written by its own workflow, ``institute-<case id>``, under their own key."""
     case_id = record.snapshot.case_id

@@ -45,6 +45,10 @@ class Institute:
     next_evaluation_due: datetime | None
     delisted_at: datetime | None
     previous_case_id: str | None
+    ended_at: datetime | None = None
+    """Set when the case's workflow ended outside the lifecycle (``activities.ended``)."""
+    ended_how: str | None = None
+    ended_by: str | None = None
 
     @property
     def designation_year(self) -> int | None:
@@ -128,19 +132,29 @@ def _trail_from(engine: Engine, query: Select[Any]) -> list[TrailEntry]:
 
 
 def in_registry(known: Iterable[Institute]) -> list[Institute]:
-    """Those of ``known`` in the registry, in :func:`current_registry`'s order."""
+    """Those of ``known`` in the registry, in :func:`current_registry`'s order (an institute
+    whose case ended outside the lifecycle is not)."""
     stages = {s.value for s in REGISTRY_STAGES}
     return sorted(
-        (i for i in known if i.stage in stages and i.designated_at is not None),
+        (
+            i
+            for i in known
+            if i.stage in stages and i.designated_at is not None and i.ended_how is None
+        ),
         key=lambda i: (i.designated_at, i.case_id),
     )
 
 
 def current_registry(engine: Engine) -> list[Institute]:
-    """Designated institutes still in the registry, in order of designation."""
+    """Designated institutes still in the registry, in order of designation.
+
+    An institute whose case ended outside the lifecycle is left out until the bureau decides:
+    nothing runs its evaluations any more, so the registry would promise a deadline nobody keeps.
+    """
     query = sa_select(*_INSTITUTE_COLUMNS).where(
         col(InstituteRow.stage).in_([s.value for s in REGISTRY_STAGES]),
         col(InstituteRow.designated_at).is_not(None),
+        col(InstituteRow.ended_how).is_(None),
     )
     return _institutes_from(
         engine, query.order_by(col(InstituteRow.designated_at), col(InstituteRow.case_id))

@@ -37,6 +37,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import insert_ignoring_duplicates, read_session, write_session
+from activities.ended import mark_ended
 from activities.mailer import message_id
 from activities.registry import Mailboxes
 from activities.registry_read import institutes
@@ -46,14 +47,16 @@ from activities.templates import (
     mail_environment,
     parse_moment,
 )
+from idri.ending import ending_of
 from models import search
-from models.case import SYSTEM, Actor, EvaluationOpening, Role, Stage
+from models.case import SYSTEM, TERMINAL_STAGES, Actor, EvaluationOpening, Role, Stage
 from models.schedules import (
     OVERDUE_KIND_OF_STAGE,
     OVERDUE_KINDS,
     SAMPLE_LIMIT,
     OverdueReportRequest,
     OverdueReportResult,
+    ReconcileResult,
     RoundCloseRequest,
     RoundCloseResult,
     RoundReminderRequest,
@@ -424,6 +427,17 @@ def post_summary(
         return True
 
 
+def _unmarked_open_cases(engine: Engine) -> list[tuple[str, str]]:
+    """(case id, workflow id) of every case not in a terminal stage and not marked as ended
+    outside the lifecycle: the ones whose workflow should still be running."""
+    query = select(InstituteRow.case_id, InstituteRow.workflow_id).where(
+        col(InstituteRow.stage).not_in([s.value for s in TERMINAL_STAGES]),
+        col(InstituteRow.ended_how).is_(None),
+    )
+    with read_session(engine) as session:
+        return [(case_id, workflow_id) for case_id, workflow_id in session.exec(query)]
+
+
 # --- The activities --------------------------------------------------------------------------
 
 
@@ -682,6 +696,34 @@ class ScheduleActivities:
         )
         return OverdueReportResult(request.key, counts, len(items), queued)
 
+    @activity.defn(name=ScheduleActivityName.RECONCILE_REGISTRY)
+    async def reconcile_registry(self) -> ReconcileResult:
+        """Mark every institute whose workflow ended outside the lifecycle (terminated,
+        cancelled, timed out, failed) and queue the registry page; the sweep's publish step
+        then takes it off the public registry. A case marked already is not asked about again.
+        """
+        unmarked = await asyncio.to_thread(_unmarked_open_cases, self.engine)
+        semaphore = asyncio.Semaphore(self.sweep_concurrency)
+        done = 0
+
+        async def one(case_id: str, workflow_id: str) -> bool:
+            nonlocal done
+            async with semaphore:
+                ending = await ending_of(self.client, workflow_id)
+                marked = ending is not None and await asyncio.to_thread(
+                    mark_ended, self.engine, case_id, ending
+                )
+                done += 1
+                if activity.in_activity():
+                    activity.heartbeat(done)
+                return marked
+
+        results = await asyncio.gather(*(one(*case) for case in unmarked))
+        marked = [case_id for (case_id, _), m in zip(unmarked, results, strict=True) if m]
+        for case_id in marked:
+            log.warning("case %s ended outside the lifecycle: marked in the registry", case_id)
+        return ReconcileResult(len(unmarked), len(marked), marked[:SAMPLE_LIMIT])
+
     def all(self) -> list[Callable[..., Any]]:
         """The activities to register on the worker."""
         return [
@@ -690,4 +732,5 @@ class ScheduleActivities:
             self.close_round,
             self.open_due_evaluations,
             self.report_overdue,
+            self.reconcile_registry,
         ]

@@ -71,6 +71,13 @@ class InstituteRow(SQLModel, table=True):
     next_evaluation_due: datetime | None = _time()
     delisted_at: datetime | None = _time()
     previous_case_id: str | None = None
+    ended_at: datetime | None = _time()
+    """When the case's workflow ended outside the lifecycle (terminated, cancelled, timed out or
+    failed): marked by the evaluation sweep, which asks Temporal (``activities.ended``)."""
+    ended_how: str | None = None
+    """terminated, cancelled, timed_out or failed; None: the case did not end that way."""
+    ended_by: str | None = Field(default=None, sa_type=Text)
+    """Who ended it and why, where Temporal knows (a termination's identity and reason)."""
     workflow_id: str
     last_event_seq: int
     """Seq of the event that last wrote this row: an older event replayed late cannot undo it."""

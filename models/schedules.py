@@ -212,6 +212,18 @@ class ScheduleActivityName:
     CLOSE_ROUND = "close_round"
     OPEN_DUE_EVALUATIONS = "open_due_evaluations"
     REPORT_OVERDUE = "report_overdue"
+    RECONCILE_REGISTRY = "reconcile_registry"
+
+
+@dataclass
+class ReconcileResult:
+    """What the sweep's reconciliation of the registry with Temporal found."""
+
+    checked: int
+    """Institutes not in a terminal stage whose workflow was described."""
+    marked: int
+    """Of them, newly marked as ended outside the lifecycle."""
+    marked_sample: list[str] = field(default_factory=list)
 
 
 # --- Overdue items ----------------------------------------------------------------------------

@@ -7,8 +7,9 @@
   (``workflows/institute.py``); this workflow does the district and bureau summaries.
 - :class:`EvaluationSweepWorkflow` (schedule ``idri-evaluation-sweep``, daily): opens the
   evaluation of every designated institute whose evaluation is due, page by page, reports what
-  is overdue to the bureau, then sends any mail and publishes any page still waiting in the
-  registry's queues.
+  is overdue to the bureau, marks in the registry the institutes whose workflow ended outside the
+  lifecycle (terminated, cancelled, ...), then sends any mail and publishes any page still
+  waiting in the registry's queues.
 
 Workflow code imports only ``models/`` and the SDK; finding cases, opening evaluations and
 writing the outbox are activities (``activities/schedules.py``), called by name.
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ANNUAL_ROUND_ID,
         OverdueReportRequest,
         OverdueReportResult,
+        ReconcileResult,
         RoundCloseRequest,
         RoundCloseResult,
         RoundInput,
@@ -51,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
 SWEEP_EMPTIES_QUEUES = "sweep-empties-queues"
 """Patch: sweeps from this version on end by delivering every mail still pending and publishing
 every page still queued: cases that began before the ``outbox-by-activities`` patch leave theirs
-to the queues until they continue as new, and a delivery that failed for good is tried again."""
+to the queues until they continue as new, and a delivery that failed for good is tried again.
+Same release: first they mark the cases ended outside the lifecycle (``reconcile_registry``)."""
 
 QUICK: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=10),
@@ -206,6 +209,13 @@ class EvaluationSweepWorkflow:
         if overdue.queued:
             await _deliver(overdue.key, "mail: the sweep's report")
         if workflow.patched(SWEEP_EMPTIES_QUEUES):
+            # Before publishing: a case ended outside the lifecycle queues the registry page.
+            await workflow.execute_activity(
+                ScheduleActivityName.RECONCILE_REGISTRY,
+                result_type=ReconcileResult,
+                summary="cases ended outside the lifecycle",
+                **PAGE,
+            )
             await workflow.execute_activity(
                 ActivityName.PUBLISH_QUEUED, summary="pages still queued", **SUMMARY
             )

@@ -5,6 +5,7 @@ from the registry database), the lifecycle diagram and the catalogues."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import sys
 from collections import Counter
@@ -17,6 +18,8 @@ import typer
 from idri.cli._common import (
     JsonOption,
     allowed_text,
+    answer,
+    case_handle,
     console,
     day,
     fail,
@@ -27,6 +30,7 @@ from idri.cli._common import (
     read_case,
     run,
     settings,
+    shown,
     warn,
 )
 from models.case import CaseStatus, Stage
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from activities.registry_read import Institute
+    from idri.ending import CaseEnding
 
 T = TypeVar("T")
 
@@ -76,17 +81,41 @@ def _label(catalogue: Catalogue, code: str) -> str:
 
 
 def status(case: CaseArg, json_: JsonOption = False) -> None:
-    """Where a case stands: stage, deadline, what it awaits, reviews, objections."""
+    """Where a case stands: stage, deadline, what it awaits, reviews, objections; or how its
+    workflow ended outside the lifecycle (terminated, cancelled, timed out, failed)."""
+    case_id = normalise_case_id(case)
+    result, ending = run(lambda client: case_view(client, case_id))
+    if json_:
+        print_json({**jsonable(result), "ended": jsonable(ending)})
+    else:
+        show_status(result, ending)
+
+
+async def case_view(client: Client, case_id: str) -> tuple[CaseStatus, CaseEnding | None]:
+    """A case's status and, when its workflow ended outside the lifecycle, how.
+
+    The query still answers from a closed workflow's history (its last stage and reviews), but
+    its deadline and allowed actions are the ones the stopped run would have kept: an ended case
+    has none, so they are dropped rather than shown as if something still ran.
+    """
+    from idri.ending import ending_of
     from workflows.institute import InstituteWorkflow
 
-    result = read_case(normalise_case_id(case), InstituteWorkflow.status)
-    if json_:
-        print_json(result)
-    else:
-        show_status(result)
+    handle = case_handle(client, case_id)
+    ending = await ending_of(client, handle.id)
+    result = await answer(client, case_id, handle.query(InstituteWorkflow.status))
+    if ending is not None:
+        result = dataclasses.replace(
+            result,
+            deadline=None,
+            allowed_actions=[],
+            next_evaluation_due=None,
+            rectification_due=None,
+        )
+    return result, ending
 
 
-def show_status(s: CaseStatus) -> None:
+def show_status(s: CaseStatus, ending: CaseEnding | None = None) -> None:
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
@@ -100,12 +129,18 @@ def show_status(s: CaseStatus) -> None:
     grid.add_row(
         "Direction", DIRECTIONS.get(s.direction).label if s.direction in DIRECTIONS else s.direction
     )
-    grid.add_row("Stage", f"[bold]{s.stage.value}[/] ({s.level.value})")
+    if ending is not None:
+        grid.add_row("Stage", f"[bold]{s.stage.value}[/] ({s.level.value}), its last")
+        grid.add_row("[red]Ended[/]", ended_text(ending))
+        grid.add_row("Allowed now", "nothing: no workflow runs this case; the bureau decides")
+    else:
+        grid.add_row("Stage", f"[bold]{s.stage.value}[/] ({s.level.value})")
     if s.round_year:
         grid.add_row("Round", str(s.round_year))
     if s.deadline:
         grid.add_row("Next deadline", f"{iso(s.deadline.at)}  {s.deadline.description}")
-    grid.add_row("Allowed now", allowed_text(s))
+    if ending is None:
+        grid.add_row("Allowed now", allowed_text(s))
     if s.notice:
         grid.add_row(
             "Public notice",
@@ -130,6 +165,17 @@ def show_status(s: CaseStatus) -> None:
         grid.add_row("[yellow]Warning[/]", warning)
     grid.add_row("History", f"{s.history_length} events (idri history {s.case_id})")
     console().print(grid)
+
+
+def ended_text(ending: CaseEnding) -> str:
+    """How, when (Beijing time) and by whom a case ended outside the lifecycle."""
+    how = ending.how.replace("_", " ")
+    when = iso(ending.at) or "at an unknown time"
+    from rich.markup import escape
+
+    by = f" by {escape(shown(ending.identity))}" if ending.identity else ""
+    why = f" ({escape(shown(ending.reason))})" if ending.reason else ""
+    return f"workflow {how} outside the lifecycle, {when}{by}{why}"
 
 
 # --- idri history --------------------------------------------------------------------------------

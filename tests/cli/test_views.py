@@ -67,6 +67,31 @@ def test_status_and_history_print_parseable_json(stack: Stack, org: str) -> None
 
 
 @pytest.mark.devserver
+def test_status_of_a_case_terminated_with_the_temporal_cli_says_so(stack: Stack, org: str) -> None:
+    """Issue 18: ``temporal workflow terminate`` on a case, then ``idri status``: the case is
+    reported as ended outside the lifecycle, with who and why, and no deadline; exit 0."""
+    case = new_case(stack, org)
+    terminated = stack.run(
+        "temporal", "workflow", "terminate", "--address", stack.address,
+        "--workflow-id", f"institute-{case}", "--reason", "clean-up by mistake",
+    )  # fmt: skip
+    assert terminated.returncode == 0, terminated.stderr
+
+    status = stack.cli("status", case, "--json")
+    assert status.exit_code == 0, status.stderr
+    data = status.json()
+    assert data["ended"]["how"] == "terminated"
+    assert data["ended"]["reason"] == "clean-up by mistake"
+    assert data["ended"]["identity"], "the terminating client's identity"
+    assert data["ended"]["at"].endswith("+08:00")
+    assert (data["stage"], data["deadline"], data["allowed_actions"]) == ("surveyed", None, [])
+    human = stack.cli("status", case, env={"COLUMNS": "200"})  # the reason on one line
+    assert human.exit_code == 0, human.stderr
+    assert "workflow terminated outside the lifecycle" in human.stdout
+    assert "clean-up by mistake" in human.stdout and "Next deadline" not in human.stdout
+
+
+@pytest.mark.devserver
 def test_list_suggests_a_stage(stack: Stack) -> None:
     result = stack.cli("list", "--stage", "public-notise")
     assert result.exit_code == 1
