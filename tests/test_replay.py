@@ -21,7 +21,12 @@ from temporalio.worker import Replayer
 from idri.codec import STRICT_CONVERTER
 from idri.worker import WORKFLOWS
 from models.records import ActivityName
-from workflows.institute import MAIL_BY_WORKER, OUTBOX_BY_ACTIVITIES, PAGES_BY_WORKER
+from workflows.institute import (
+    MAIL_BY_WORKER,
+    OUTBOX_BY_ACTIVITIES,
+    PAGES_BY_WORKER,
+    workflow_id,
+)
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -79,8 +84,18 @@ def test_each_generation_publishes_and_mails_as_it_claims() -> None:
         assert OUTBOX_BY_ACTIVITIES in patches and MAIL_BY_WORKER not in patches
 
 
+def _case_workflow_id(path: Path) -> str:
+    """The workflow id the history was recorded under, ``institute-<case id>``: the workflow
+    checks its own id against its case (``identity-from-workflow-id``), so a replay under
+    another id would refuse the case."""
+    history = json.loads(path.read_text(encoding="utf-8"))
+    started = history["events"][0]["workflowExecutionStartedEventAttributes"]
+    [payload] = started["input"]["payloads"]
+    return workflow_id(json.loads(base64.b64decode(payload["data"]))["survey"]["case_id"])
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=_ids(HISTORIES))
 async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    history = WorkflowHistory.from_json(_case_workflow_id(path), path.read_text(encoding="utf-8"))
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=STRICT_CONVERTER)
     await replayer.replay_workflow(history)
