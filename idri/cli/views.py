@@ -81,8 +81,11 @@ def _label(catalogue: Catalogue, code: str) -> str:
 
 
 def status(case: CaseArg, json_: JsonOption = False) -> None:
-    """Where a case stands: stage, deadline, what it awaits, reviews, objections; or how its
-    workflow ended outside the lifecycle (terminated, cancelled, timed out, failed)."""
+    """Where a case stands: stage, deadline, what it awaits, reviews, objections.
+
+    A case whose workflow ended outside the lifecycle (terminated, cancelled, timed out,
+    failed) shows how, when and by whom instead of a deadline.
+    """
     case_id = normalise_case_id(case)
     result, ending = run(lambda client: case_view(client, case_id))
     if json_:

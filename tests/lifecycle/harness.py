@@ -253,6 +253,18 @@ async def harness(
                 await env.client.get_workflow_handle(case.handle.id).terminate("test finished")
 
 
+async def accepted_updates(case: Case) -> int:
+    """How many updates the case's current run has accepted (refused ones leave no event)."""
+    from temporalio.api.enums.v1 import EventType
+
+    history = await case.handle.fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+
+
 async def refused(call: Any) -> str:
     """Run an update expected to be refused; return the refusal message."""
     try:

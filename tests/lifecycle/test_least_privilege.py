@@ -11,17 +11,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import Actor, InstituteInput, Role, SurveyRecord, Withdrawal
-from tests.lifecycle.harness import DISTRICT_OFFICER, Case, harness, refused
+from tests.lifecycle.harness import DISTRICT_OFFICER, accepted_updates, harness, refused
 from workflows.institute import InstituteWorkflow, workflow_id
-
-
-async def _accepted_updates(case: Case) -> int:
-    history = await case.handle.fetch_history()
-    return sum(
-        1
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-    )
 
 
 async def test_an_actor_without_a_role_is_refused_not_read_as_the_bureau(
@@ -41,7 +32,7 @@ async def test_an_actor_without_a_role_is_refused_not_read_as_the_bureau(
             assert message.startswith("permission denied: the action names no role: 某人 must act")
             assert "--role" in message
         assert await case.stage() == "surveyed"
-        assert await _accepted_updates(case) == 0
+        assert await accepted_updates(case) == 0
 
 
 async def test_no_update_may_claim_the_system_role(time_env: WorkflowEnvironment, tmp_path) -> None:
@@ -54,7 +45,7 @@ async def test_no_update_may_claim_the_system_role(time_env: WorkflowEnvironment
         )
         assert message.startswith("permission denied: the role system is the workflow's own")
         assert await case.stage() == "surveyed"
-        assert await _accepted_updates(case) == 0
+        assert await accepted_updates(case) == 0
 
 
 async def test_the_created_event_names_the_operator_who_recorded_the_candidate(

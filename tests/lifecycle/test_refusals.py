@@ -5,7 +5,6 @@ A refusal happens in the update's validator, so not even the attempt reaches the
 
 from __future__ import annotations
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import (
@@ -19,17 +18,14 @@ from models.case import (
     Role,
     Stage,
 )
-from tests.lifecycle.harness import BUREAU, DISTRICT_OFFICER, Case, harness, refused
+from tests.lifecycle.harness import (
+    BUREAU,
+    DISTRICT_OFFICER,
+    accepted_updates,
+    harness,
+    refused,
+)
 from workflows.institute import InstituteWorkflow
-
-
-async def _update_events(case: Case) -> int:
-    history = await case.handle.fetch_history()
-    return sum(
-        1
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-    )
 
 
 async def test_an_action_the_stage_does_not_allow_is_refused_with_the_allowed_ones(
@@ -51,7 +47,7 @@ async def test_refused_actions_leave_no_trace(time_env: WorkflowEnvironment, tmp
         await case.recommend()
         await case.assign("张教授", "天津大学")
         before_status = await case.status()
-        before_updates = await _update_events(case)
+        before_updates = await accepted_updates(case)
 
         attempts = {
             "score above 100": case.review("张教授", 101),
@@ -85,7 +81,7 @@ async def test_refused_actions_leave_no_trace(time_env: WorkflowEnvironment, tmp
 
         after_status = await case.status()
         assert after_status == before_status
-        assert await _update_events(case) == before_updates
+        assert await accepted_updates(case) == before_updates
 
 
 async def test_the_same_expert_cannot_review_twice(time_env: WorkflowEnvironment, tmp_path) -> None:
