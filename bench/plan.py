@@ -72,8 +72,8 @@ class Step:
     ``mail``: the event tells someone, so the real case sends its mail with a
     ``deliver_notifications`` activity it does not await; ``page``: the event publishes a page,
     with a ``publish`` activity the run awaits before it continues as new. ``upsert`` says
-    whether the real case upserts its search attributes after this event; ``marker`` names the
-    patch marker it records there, if any (a first ``workflow.patched`` also upserts the SDK's
+    whether the real case upserts its search attributes after this event; ``markers`` name the
+    patch markers it records there (a first ``workflow.patched`` also upserts the SDK's
     TemporalChangeVersion attribute: an upsert event of its own).
     """
 
@@ -82,24 +82,33 @@ class Step:
     mail: bool = False
     page: bool = False
     upsert: bool = True
-    marker: str | None = None
+    markers: tuple[str, ...] = ()
 
 
 MAIL = "deliver_notifications"
 PAGE = "publish"
 
-START = Step("created", ("load_policy", "record_event"), mail=True, marker="baseline-outbox")
+START = Step(
+    "created",
+    ("load_policy", "record_event"),
+    mail=True,
+    markers=("baseline-identity", "baseline-survey-role", "baseline-outbox"),
+)
 """The run's own start: the policy, then the ``created`` event, whose mail goes to the district;
-the real case asks whether it sends mail and pages by activities (``outbox-by-activities``) and
-records that marker."""
+the real case records the markers of its identity and survey checks
+(``identity-from-workflow-id``, ``survey-checks-role``) and of sending mail and pages by
+activities (``outbox-by-activities``)."""
 
 PLAN: tuple[Step, ...] = (
-    Step("submit_plan", ("record_event",), mail=True),
+    # The first action re-checks its validator under the lock (``recheck-under-lock``).
+    Step("submit_plan", ("record_event",), mail=True, markers=("baseline-recheck",)),
     Step("recommend", ("record_event",), mail=True),
     Step("assign_expert", ("record_event",), mail=True),
     # The second assignment leaves the search attributes as they were: the real case asks
     # whether it is patched (``pages-by-worker``) before it skips the upsert.
-    Step("assign_expert", ("record_event",), mail=True, upsert=False, marker="baseline-upserts"),
+    Step(
+        "assign_expert", ("record_event",), mail=True, upsert=False, markers=("baseline-upserts",)
+    ),
     Step("submit_review", ("record_event",), upsert=False),
     Step("submit_review", ("record_event",), upsert=False),
     Step("record_inspection", ("record_event",), upsert=False),
@@ -110,7 +119,7 @@ PLAN: tuple[Step, ...] = (
 NOTICE_END = Step("close_notice", ("record_event",), mail=True, page=True)
 """The public-notice timer fires: designation, its mail and the registry page."""
 
-NEXT_RUN = Step("next_run", ("load_policy",))
+NEXT_RUN = Step("next_run", ("load_policy",), markers=("baseline-identity",))
 """The run after continue-as-new: the policy, the search attributes, then a timer until the
 evaluation is due."""
 
@@ -158,6 +167,11 @@ class Script:
             await self.wait(lambda: False, timedelta(seconds=input.notice_seconds))
         except TimeoutError:
             await self.do(NOTICE_END)
+        if not all(task.done() for task in self.mail):
+            # As the real case: the designation's mail, just started, gets up to ten minutes
+            # before the run continues as new (``MAIL_BEFORE_CONTINUING``).
+            with contextlib.suppress(TimeoutError):
+                await self.wait(lambda: all(t.done() for t in self.mail), timedelta(minutes=10))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self.pages, return_exceptions=True)
         undelivered = sum(not task.done() for task in self.mail)
@@ -197,8 +211,8 @@ class Script:
                 f"registry: {step.update}" if self.matched and name == "record_event" else None
             )
             await workflow.execute_activity(NOOP, name, summary=summary, **OPTIONS)
-        if self.matched and step.marker:
-            workflow.patched(step.marker)
+        for marker in step.markers if self.matched else ():
+            workflow.patched(marker)
         if step.mail:
             self.beside(MAIL, f"mail: {step.update}", self.mail)
         if step.page:
@@ -256,8 +270,9 @@ def counts(events: Iterable[HistoryEvent]) -> Counter[str]:
 def planned(*, matched: bool) -> Counter[str]:
     """What :data:`PLAN` makes one baseline case do (all runs), its mail all sent in the first."""
     steps = (START, *PLAN, NOTICE_END, NEXT_RUN)
-    # One wait per update plus the notice, in the first run; one in the next run.
-    timers = len(PLAN) + 1 + 1
+    # One wait per update plus the notice and the designation's mail, in the first run; one in
+    # the next run.
+    timers = len(PLAN) + 1 + 1 + 1
     beside = sum(s.mail + s.page for s in steps)
     expected = Counter(
         {
@@ -269,8 +284,8 @@ def planned(*, matched: bool) -> Counter[str]:
         }
     )
     if matched:
-        expected["search-attribute upserts"] = sum(s.upsert + bool(s.marker) for s in steps)
-        expected["markers"] = sum(bool(s.marker) for s in steps)
+        expected["search-attribute upserts"] = sum(s.upsert + len(s.markers) for s in steps)
+        expected["markers"] = sum(len(s.markers) for s in steps)
         registry = sum(s.awaited.count("record_event") for s in steps)
         expected["summaries"] = registry + beside + timers
     return expected
