@@ -294,13 +294,21 @@ def list_cases(
             r["organisation"],
             _label(DISTRICTS, r["district"] or ""),
             _label(DIRECTIONS, r["direction"] or ""),
-            r["stage"] or "",
+            _stage_shown(r["stage"], r["status"]),
             str(r["round_year"] or ""),
-            day(r["due_at"]),
+            day(r["due_at"]) if r["status"] in ("running", None) else "",
         )
     out = console()
     out.print(table)
     out.print(f"{len(rows)} case(s); query: {query}")
+
+
+def _stage_shown(stage: str | None, status: str | None) -> str:
+    """A case's stage, and how its workflow ended when that was outside the lifecycle (a run
+    that completed or continued as new ended inside it)."""
+    if status in ("running", "completed", "continued_as_new", None):
+        return stage or ""
+    return f"{stage or ''} ({status})".strip()
 
 
 # --- idri registry -------------------------------------------------------------------------------

@@ -89,6 +89,12 @@ def test_status_of_a_case_terminated_with_the_temporal_cli_says_so(stack: Stack,
     assert human.exit_code == 0, human.stderr
     assert "workflow terminated outside the lifecycle" in human.stdout
     assert "clean-up by mistake" in human.stdout and "Next deadline" not in human.stdout
+    listed = stack.cli("list", "--json").json()
+    assert [r["status"] for r in listed if r["case_id"] == case] == ["terminated"]
+    table = stack.cli("list", env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.stderr
+    [row] = [line for line in table.stdout.splitlines() if case in line]
+    assert "surveyed (terminated)" in row
 
 
 @pytest.mark.devserver
