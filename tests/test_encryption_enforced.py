@@ -29,8 +29,8 @@ from idri.cli._common import EXIT_REFUSED, CliError, _refusal, answer
 from idri.codec import UNENCRYPTED_FAILURE_TYPE, data_converter, generate_key
 from idri.settings import Settings
 from idri.worker import build_worker
-from models.case import CaseStatus, Contact, InstituteInput, PlanSubmission, Stage, SurveyRecord
-from tests.lifecycle.harness import DISTRICT_OFFICER, PLAN_SHA
+from models.case import CaseStatus, InstituteInput, PlanSubmission, Stage
+from tests.lifecycle.harness import DISTRICT_OFFICER, PLAN_SHA, survey_record
 from workflows.institute import InstituteWorkflow, workflow_id
 
 
@@ -44,17 +44,7 @@ class Deployment:
 
 
 def survey(case_id: str) -> InstituteInput:
-    return InstituteInput(
-        SurveyRecord(
-            case_id=case_id,
-            organisation="天津加密样本装备有限公司",
-            district="binhai",
-            direction="high_end_equipment",
-            actor=DISTRICT_OFFICER,
-            contact=Contact("赵经理", "zhao@example.cn", "13800000000"),
-            qualifications=[],
-        )
-    )
+    return InstituteInput(survey_record(case_id, "天津加密样本装备有限公司"))
 
 
 async def start(

@@ -182,6 +182,29 @@ class Case:
             waited += step
 
 
+def survey_record(
+    case_id: str,
+    organisation: str = "天津某装备制造有限公司",
+    *,
+    district: str = "binhai",
+    direction: str = "high_end_equipment",
+    previous_case_id: str | None = None,
+    email: str | None = "contact@example.cn",
+) -> SurveyRecord:
+    """A candidate as the district officer of its district records it."""
+    return SurveyRecord(
+        case_id=case_id,
+        organisation=organisation,
+        district=district,
+        direction=direction,
+        # Districts survey their own district: the officer of the case's district.
+        actor=Actor(DISTRICT_OFFICER.name, Role.DISTRICT_OFFICER, district),
+        contact=Contact("赵经理", email, "13800000000"),
+        qualifications=["市级工业设计中心"],
+        previous_case_id=previous_case_id,
+    )
+
+
 @dataclass
 class Harness:
     """A worker with the real activities on a temporary data directory."""
@@ -207,16 +230,13 @@ class Harness:
         email: str | None = "contact@example.cn",
     ) -> Case:
         case_id = uuid.uuid4().hex[:10]
-        survey = SurveyRecord(
-            case_id=case_id,
-            organisation=organisation,
+        survey = survey_record(
+            case_id,
+            organisation,
             district=district,
             direction=direction,
-            # Districts survey their own district: the officer of the case's district.
-            actor=Actor(DISTRICT_OFFICER.name, Role.DISTRICT_OFFICER, district),
-            contact=Contact("赵经理", email, "13800000000"),
-            qualifications=["市级工业设计中心"],
             previous_case_id=previous_case_id,
+            email=email,
         )
         handle = await self.client.start_workflow(
             InstituteWorkflow.run,

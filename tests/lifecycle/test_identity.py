@@ -19,25 +19,17 @@ from activities.db import create_registry_engine
 from idri.worker import registry_activities
 from models.case import (
     CaseState,
-    Contact,
     InstituteInput,
     Level,
     Stage,
     SurveyRecord,
 )
-from tests.lifecycle.harness import DISTRICT_OFFICER, harness
+from tests.lifecycle.harness import harness, survey_record
 from workflows.institute import InstituteWorkflow, workflow_id
 
 
 def survey(case_id: str) -> SurveyRecord:
-    return SurveyRecord(
-        case_id=case_id,
-        organisation="天津冒名装备有限公司",
-        district="binhai",
-        direction="high_end_equipment",
-        actor=DISTRICT_OFFICER,
-        contact=Contact("赵经理", "contact@example.cn", "13800000000"),
-    )
+    return survey_record(case_id, "天津冒名装备有限公司")
 
 
 async def failure_of(h, input: InstituteInput, *, id: str) -> str:  # type: ignore[no-untyped-def]
