@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import limits
+from models.candidates import candidate_problems, organisation_key
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -79,12 +78,6 @@ class Sheet:
     candidates: list[Candidate]
     problems: list[Problem]
     ignored_columns: list[str]
-
-
-def organisation_key(name: str) -> str:
-    """The organisation's name as compared for duplicates: width-folded (全角 → 半角), without
-    spaces, case-insensitive."""
-    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
 def read_sheet(path: Path, *, sheet_name: str | None = None) -> Sheet:
@@ -200,33 +193,6 @@ def _check(line: int, values: dict[str, str]) -> tuple[Candidate | None, list[st
         qualifications=qualifications,
         willing=willing_text not in _NO,
     ), []
-
-
-def candidate_problems(
-    organisation: str,
-    *,
-    contact: str | None,
-    email: str | None,
-    phone: str | None,
-    qualifications: Iterable[str],
-    empty_name: bool = True,
-) -> list[str]:
-    """What is wrong with a candidate's free-form fields (the same for ``survey add`` and a
-    sheet's rows): too long, control characters, an address that is not one plain mailbox.
-
-    Checked before a case starts: its workflow takes the survey as it is given.
-    """
-    checks = [
-        limits.name_problem(organisation, "the organisation's name")
-        if organisation or empty_name
-        else None,
-        limits.mailbox_problem(email, "the contact's"),
-    ]
-    for value, what in ((contact, "the contact's name"), (phone, "the contact's phone")):
-        if value:
-            checks.append(limits.name_problem(value, what))
-    checks += [limits.name_problem(q, "a qualification") for q in qualifications if q.strip()]
-    return [problem for problem in checks if problem is not None]
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:

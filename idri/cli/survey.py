@@ -13,8 +13,6 @@ and gets the next id of that organisation (``binhai-3f9a1c2e-2``), linked to the
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +41,9 @@ from idri.cli._common import (
 from idri.cli._sheet import (
     Candidate,
     SheetError,
-    candidate_problems,
-    organisation_key,
     read_sheet,
 )
+from models.candidates import candidate_problems, case_id_for, next_case_id, organisation_key
 from models.case import Actor, Contact, Role, SurveyRecord
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
 
@@ -63,21 +60,6 @@ app = typer.Typer(
 )
 
 IMPORT_CONCURRENCY = 8
-_REAPPLICATION = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)$")
-
-
-def case_id_for(district: str, organisation: str) -> str:
-    """The case id of an organisation's first case: the same name always gives the same id."""
-    digest = hashlib.sha256(organisation_key(organisation).encode("utf-8")).hexdigest()
-    return f"{district}-{digest[:8]}"
-
-
-def next_case_id(previous: str) -> str:
-    """The case id of a re-application after case ``previous``."""
-    match = _REAPPLICATION.match(previous)
-    if match and match["base"].count("-") == 1:
-        return f"{match['base']}-{int(match['n']) + 1}"
-    return f"{previous}-2"
 
 
 class CaseExists(CliError):
