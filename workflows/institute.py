@@ -102,6 +102,10 @@ RECHECK_UNDER_LOCK = "recheck-under-lock"
 under the lock. A run that accepted two conflicting updates before (the fault this fixes) must
 replay accepting them."""
 
+PAPER_REVIEW_NAMED = "paper-review-named"
+"""Patch: from this version a review a bureau officer enters for an expert (received on paper)
+says so in the history's reason; earlier runs recorded the plain reason."""
+
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
 is down is retried by the next run instead)."""
@@ -659,10 +663,13 @@ class InstituteWorkflow:
             entry.score, entry.opinion = float(review.score), review.opinion
             return {"expert": entry.expert, "score": f"{entry.score:g}"}
 
+        reason = f"review by {review.expert}: {review.score:g}"
+        if review.actor.role is Role.BUREAU_OFFICER and workflow.patched(PAPER_REVIEW_NAMED):
+            reason += f" (received on paper, entered by {review.actor.name})"
         return await self._act(
             "submit_review",
             review.actor,
-            f"review by {review.expert}: {review.score:g}",
+            reason,
             change,
             recheck=lambda: self._reviewable(review),
         )
