@@ -37,7 +37,8 @@ class Credentials(BaseModel):
 class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(max_length=200)
-    role: AccountRole
+    role: AccountRole = Field(strict=False)
+    """By value (``expert``): JSON has no enums, so this one field is read by value."""
     district: str | None = None
     organisation: str | None = None
     email: str | None = None
