@@ -136,7 +136,7 @@ STEPS: list[tuple[Callable[[Api, str], Any], str]] = [
         _post(
             "李处长",
             "evaluation",
-            {"result": "rectify", "note": "整改", "deadline": "2099-06-30"},
+            {"result": "rectify", "note": "整改", "deadline": "2030-06-30"},
         ),
         "rectifying",
     ),

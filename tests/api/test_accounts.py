@@ -76,7 +76,10 @@ async def test_a_token_expires(api: Api) -> None:
 async def test_a_disabled_account_is_out_at_once(api: Api) -> None:
     name = f"停用{uuid.uuid4().hex[:6]}"
     created = await api.ok(
-        "admin", "POST", "/api/users", {"name": name, "role": "district_officer", "district": "滨海新区"}
+        "admin",
+        "POST",
+        "/api/users",
+        {"name": name, "role": "district_officer", "district": "滨海新区"},
     )
     assert created["user"]["district"] == "binhai"
     token = created["token"]

@@ -34,10 +34,14 @@ async def test_the_experts_organisation_comes_from_its_account(api: Api) -> None
     """陈工's account says 天津大学: a case of 天津大学 itself may not have 陈工 review it."""
     case_id = await api.new_case("天津大学")
     await api.to_stage(case_id, "recommended")
-    answer = await api.call("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]})
+    answer = await api.call(
+        "李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]}
+    )
     assert answer.status_code == 409
     assert "天津大学" in answer.json()["detail"]
-    unknown = await api.call("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["无名"]})
+    unknown = await api.call(
+        "李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["无名"]}
+    )
     assert unknown.status_code == 404
     not_expert = await api.call(
         "李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["王科长"]}
@@ -67,7 +71,10 @@ async def test_a_paper_review_names_the_officer_who_entered_it(api: Api) -> None
     # An expert cannot enter another's review.
     await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]})
     other = await api.call(
-        "陈工", "POST", f"/api/cases/{case_id}/reviews", {"score": 1, "opinion": "x", "expert": "赵工"}
+        "陈工",
+        "POST",
+        f"/api/cases/{case_id}/reviews",
+        {"score": 1, "opinion": "x", "expert": "赵工"},
     )
     assert other.status_code == 403
 
