@@ -86,7 +86,10 @@ async def _case_for(api: Api, action: Action) -> tuple[str, str]:
     api.tokens[applicant] = token
     case_id = await api.new_case(organisation)
     stage = action.stage
-    if stage == "national_review":
+    if action.path == "reviews":  # assigned, not yet reviewed
+        await api.to_stage(case_id, "recommended")
+        await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]})
+    elif stage == "national_review":
         await api.to_stage(case_id, "under_evaluation")
         await api.ok(
             "李处长",
