@@ -1,96 +1,64 @@
-"""How a case's workflow ended, when it ended outside the lifecycle: terminated, cancelled,
-timed out or failed (issue 18).
+"""Cases ended outside the lifecycle, for the operators: how one ended (``idri status``), and
+the bureau's way to bring one back (``idri ended reinstate``): Temporal's reset of the case's
+last run to its last workflow task, as ``temporal workflow reset --type LastWorkflowTask`` does,
+but never past a cancellation request (the reset run would cancel itself again).
 
-Such a case records nothing of its end (its run stopped before any activity could), so only
-Temporal knows. :func:`ending_of` asks it; ``idri status`` shows the answer and the evaluation
-sweep writes it to the registry (``activities.ended.mark_ended``). Only the Temporal SDK here:
+Only the Temporal SDK and ``models`` here (and :mod:`activities.endings`, which reads Temporal):
 ``idri status`` imports this without the registry's database libraries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import uuid
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHistoryEventFilterType
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client
 
-ENDED_HOW: dict[int, str] = {
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED: "terminated",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED: "cancelled",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT: "timed_out",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED: "failed",
-}
-"""Closed statuses that are no end of the lifecycle (completed and continued-as-new are)."""
+from activities.endings import ending_of
+from models.ending import CaseEnding
+
+__all__ = ["CaseEnding", "NoResetPoint", "ending_of", "reset_point", "reset_to_last_task"]
 
 
-@dataclass(frozen=True)
-class CaseEnding:
-    """How a case's workflow ended outside the lifecycle."""
-
-    how: str
-    """terminated, cancelled, timed_out or failed."""
-    at: datetime | None
-    """The close time Temporal reports (UTC)."""
-    run_id: str
-    identity: str | None = None
-    """Who ended it: a termination's client identity (``temporal`` CLI user, SDK client)."""
-    reason: str | None = None
-    """A termination's reason, or a failure's message."""
-
-    @property
-    def by(self) -> str | None:
-        """Who and why in one line, as far as known (``ended_by`` in the registry)."""
-        parts = [p for p in (self.identity, self.reason) if p]
-        return ": ".join(parts) or None
+class NoResetPoint(Exception):
+    """The ended run completed no workflow task before its end: there is nothing to go back to."""
 
 
-async def ending_of(client: Client, workflow_id: str) -> CaseEnding | None:
-    """How the latest run of ``workflow_id`` ended outside the lifecycle; None while it runs,
-    when it ended by the lifecycle's own means, or when Temporal no longer knows it.
+async def reset_point(client: Client, workflow_id: str, run_id: str) -> int:
+    """The id of the run's last ``WorkflowTaskCompleted`` event before its end: before the
+    first cancellation request, else before the close event."""
+    last: int | None = None
+    async for event in client.get_workflow_handle(
+        workflow_id, run_id=run_id
+    ).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            break
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            last = event.event_id
+    if last is None:
+        raise NoResetPoint(f"run {run_id} of {workflow_id} completed no workflow task")
+    return last
 
-    Reads the raw description: the SDK's ``describe()`` decodes the search attributes, and the
-    time-skipping test server returns a datetime one it cannot decode.
+
+async def reset_to_last_task(
+    client: Client, workflow_id: str, ending: CaseEnding, *, reason: str
+) -> str:
+    """Reset the ended run to its last workflow task (:func:`reset_point`); the new run's id.
+
+    The new run replays the case's history up to that task and goes on from where the case
+    stood: its timers (the notice period, the next evaluation) are pending again, signals and
+    updates after the point are reapplied as Temporal's reset does by default.
     """
-    try:
-        description = await client.workflow_service.describe_workflow_execution(
-            DescribeWorkflowExecutionRequest(
-                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-            )
+    response = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=ending.run_id),
+            reason=reason,
+            workflow_task_finish_event_id=await reset_point(client, workflow_id, ending.run_id),
+            request_id=str(uuid.uuid4()),
+            identity=client.identity,
         )
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return None  # past retention: nothing to tell, and nothing running either
-        raise
-    info = description.workflow_execution_info
-    how = ENDED_HOW.get(info.status)
-    if how is None:
-        return None
-    at = info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None
-    run_id = info.execution.run_id
-    identity, reason = await _who_and_why(client, workflow_id, run_id)
-    return CaseEnding(how, at, run_id, identity, reason)
-
-
-async def _who_and_why(
-    client: Client, workflow_id: str, run_id: str
-) -> tuple[str | None, str | None]:
-    """A termination's identity and reason, a failure's message: from the run's close event."""
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-    close: HistoryEvent | None = None
-    async for event in handle.fetch_history_events(
-        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
-    ):
-        close = event
-    if close is None:
-        return None, None
-    if close.HasField("workflow_execution_terminated_event_attributes"):
-        terminated = close.workflow_execution_terminated_event_attributes
-        return terminated.identity or None, terminated.reason or None
-    if close.HasField("workflow_execution_failed_event_attributes"):
-        return None, close.workflow_execution_failed_event_attributes.failure.message or None
-    return None, None
+    )
+    return response.run_id
