@@ -709,6 +709,11 @@ class ScheduleActivities:
         - Clear the mark of a case the bureau has not closed when its workflow runs again (a
           reset done with the ``temporal`` CLI heals as ``idri ended reinstate`` does).
         """
+        # Marks first: a case marked in this pass is not asked again whether it runs.
+        marks = await asyncio.to_thread(undecided, self.engine)
+        cleared = await self._each(marks, self._clear_if_running)
+        for case_id in cleared:
+            log.warning("case %s runs again: its ended mark is cleared", case_id)
         unmarked = await asyncio.to_thread(_unmarked_open_cases, self.engine)
         listed = await ended_workflow_ids(self.client)
         if listed is not None:
@@ -716,10 +721,6 @@ class ScheduleActivities:
         marked = await self._each(unmarked, self._mark_if_ended)
         for case_id in marked:
             log.warning("case %s ended outside the lifecycle: marked in the registry", case_id)
-        marks = await asyncio.to_thread(undecided, self.engine)
-        cleared = await self._each(marks, self._clear_if_running)
-        for case_id in cleared:
-            log.warning("case %s runs again: its ended mark is cleared", case_id)
         return ReconcileResult(
             len(unmarked) + len(marks),
             len(marked),
