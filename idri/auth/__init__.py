@@ -2,15 +2,11 @@
 
 ``AccountStore`` (``accounts.py``) is the one entry; ``rules.py`` says what an account may hold,
 ``passwords.py``, ``tokens.py`` and ``throttle.py`` how secrets and failed sign-ins are handled,
-``tables.py`` the tables (migration 0006).
+``audit.py`` the audit trail, ``tables.py`` the tables (migration 0006).
 """
 
-from idri.auth.accounts import (
-    Account,
-    AccountEvent,
-    AccountStore,
-    AuditEntry,
-)
+from idri.auth.accounts import Account, AccountStore
+from idri.auth.audit import AccountEvent, AuditEntry
 from idri.auth.errors import (
     AccountError,
     AccountExists,

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 
 import structlog
 from sqlalchemy import Engine, exc, text
@@ -23,7 +22,8 @@ from sqlmodel import Session, col, select
 
 from activities.db import read_session, write_session
 from activities.tables import utcnow
-from idri.auth import throttle, tokens
+from idri.auth import audit, throttle, tokens
+from idri.auth.audit import SYSTEM, AccountEvent, AuditEntry
 from idri.auth.errors import (
     AccountError,
     AccountExists,
@@ -39,38 +39,9 @@ from idri.auth.rules import (
     check_password,
     normal_name,
 )
-from idri.auth.tables import AccountEventRow, AccountRow, TokenRow
-
-__all__ = [
-    "SYSTEM",
-    "Account",
-    "AccountError",
-    "AccountEvent",
-    "AccountExists",
-    "AccountNotFound",
-    "AccountRole",
-    "AccountStore",
-    "AuditEntry",
-    "SignInRefused",
-    "SignInThrottled",
-]
+from idri.auth.tables import AccountRow, TokenRow
 
 log = structlog.get_logger("idri.auth")
-
-SYSTEM = "idri"
-"""The audit trail's actor for what idri does itself (the first admin)."""
-
-
-class AccountEvent(str, Enum):
-    """What an audit line records."""
-
-    CREATED = "created"
-    FIRST_ADMIN = "first_admin"
-    DISABLED = "disabled"
-    TOKEN_ISSUED = "token_issued"
-    TOKEN_REVOKED = "token_revoked"
-    SIGNED_IN = "signed_in"
-    SIGN_IN_FAILED = "sign_in_failed"
 
 
 @dataclass(frozen=True)
@@ -97,18 +68,6 @@ class Account:
             enabled=row.enabled,
             created_at=row.created_at,
         )
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the accounts' audit trail."""
-
-    at: datetime
-    actor: str | None
-    """None: nobody signed in (a failed sign-in)."""
-    account: str | None
-    event: AccountEvent
-    details: dict[str, str] = field(default_factory=dict)
 
 
 class AccountStore:
@@ -182,7 +141,7 @@ class AccountStore:
                     raise _exists(fields.name)
                 session.add(row)
                 session.flush()
-                _audit(session, now, by, fields.name, AccountEvent.CREATED, details)
+                audit.record(session, now, by, fields.name, AccountEvent.CREATED, details)
                 token = self._issue(session, now, by, fields.name, via="created")
                 account = Account.of(row)
         except exc.IntegrityError:  # added at the same moment by another process
@@ -225,7 +184,9 @@ class AccountStore:
             row.disabled_by = by
             session.add(row)
             revoked = _revoke_all(session, row.name, now)
-            _audit(session, now, by, row.name, AccountEvent.DISABLED, {"tokens_revoked": revoked})
+            audit.record(
+                session, now, by, row.name, AccountEvent.DISABLED, {"tokens_revoked": revoked}
+            )
             account = Account.of(row)
         log.info("account disabled", account=account.name, by=by, tokens_revoked=revoked)
         return account
@@ -252,7 +213,9 @@ class AccountStore:
                 )
             )
             session.flush()
-            _audit(session, now, SYSTEM, fields.name, AccountEvent.FIRST_ADMIN, {"role": "admin"})
+            audit.record(
+                session, now, SYSTEM, fields.name, AccountEvent.FIRST_ADMIN, {"role": "admin"}
+            )
             token = self._issue(session, now, SYSTEM, fields.name, via="first_admin")
         log.info("first admin created", account=fields.name)
         return token
@@ -287,7 +250,7 @@ class AccountStore:
             row.revoked_at = now
             session.add(row)
             name, details = row.account, {"token": str(row.id), "why": "sign-out"}
-            _audit(session, now, name, name, AccountEvent.TOKEN_REVOKED, details)
+            audit.record(session, now, name, name, AccountEvent.TOKEN_REVOKED, details)
         log.info("token revoked", account=name, token_id=details["token"])
 
     def authenticate(self, token: str) -> Account | None:
@@ -334,20 +297,22 @@ class AccountStore:
             raise SignInThrottled((blocked - now).total_seconds())
         if not isinstance(password, str) or len(password) > PASSWORD_MAX:
             password = ""  # never a password (too short), verified all the same
-        if not self._passwords.verify(stored, password) or known is None:
+        if not self._passwords.verify(stored, password) or known is None or stored is None:
             self._failed(known or key, now, known=known is not None)
             raise SignInRefused()
+        # Hashed before the write transaction, which would otherwise hold SQLite's lock meanwhile.
+        rehashed = self._passwords.hash(password) if self._passwords.needs_rehash(stored) else None
         with write_session(self._engine) as session:
             row = _row(session, key, for_update=True)
             if not row.enabled:  # disabled since the password was checked
                 raise SignInRefused()
             row.failed_sign_ins = 0
             row.sign_in_blocked_until = None
-            if row.password_hash and self._passwords.needs_rehash(row.password_hash):
-                row.password_hash = self._passwords.hash(password)
+            if rehashed is not None and row.password_hash == stored:
+                row.password_hash = rehashed
             session.add(row)
             token = self._issue(session, now, row.name, row.name, via="sign_in")
-            _audit(session, now, row.name, row.name, AccountEvent.SIGNED_IN)
+            audit.record(session, now, row.name, row.name, AccountEvent.SIGNED_IN)
             account = Account.of(row)
         log.info("signed in", account=account.name)
         return account, token, now + self._lifetime
@@ -358,7 +323,9 @@ class AccountStore:
             row = _find(session, name, for_update=True) if known else None
             if row is None:
                 self._unknown.failed(name, now)
-                _audit(session, now, None, None, AccountEvent.SIGN_IN_FAILED, {"name": "unknown"})
+                audit.record(
+                    session, now, None, None, AccountEvent.SIGN_IN_FAILED, {"name": "unknown"}
+                )
                 log.info("sign-in refused", account=None)
                 return
             row.failed_sign_ins += 1
@@ -370,7 +337,7 @@ class AccountStore:
                 details["account"] = "disabled"
             if delay:
                 details["blocked_seconds"] = str(int(delay.total_seconds()))
-            _audit(session, now, None, row.name, AccountEvent.SIGN_IN_FAILED, details)
+            audit.record(session, now, None, row.name, AccountEvent.SIGN_IN_FAILED, details)
         log.info("sign-in refused", account=name, failures=details["failures"])
 
     # --- Audit trail -----------------------------------------------------------------------------
@@ -380,15 +347,7 @@ class AccountStore:
     ) -> builtins.list[AuditEntry]:
         """The newest ``limit`` lines of the accounts' audit trail (of ``name`` only, if given),
         oldest first."""
-        query = select(AccountEventRow).order_by(col(AccountEventRow.id).desc()).limit(limit)
-        if name is not None:
-            query = query.where(col(AccountEventRow.account) == normal_name(name))
-        with read_session(self._engine) as session:
-            rows = session.exec(query).all()
-            return [
-                AuditEntry(r.at, r.actor, r.account, AccountEvent(r.event), dict(r.details))
-                for r in reversed(rows)
-            ]
+        return audit.trail(self._engine, None if name is None else normal_name(name), limit=limit)
 
     def _issue(self, session: Session, now: datetime, by: str, name: str, *, via: str) -> str:
         token = tokens.new_token()
@@ -403,7 +362,7 @@ class AccountStore:
         session.add(row)
         session.flush()  # gives the row its id, named in the audit line
         details = {"token": str(row.id), "via": via, "expires_at": row.expires_at.isoformat()}
-        _audit(session, now, by, name, AccountEvent.TOKEN_ISSUED, details)
+        audit.record(session, now, by, name, AccountEvent.TOKEN_ISSUED, details)
         return token
 
 
@@ -445,18 +404,3 @@ def _revoke_all(session: Session, name: str, now: datetime) -> str:
         row.revoked_at = now
         session.add(row)
     return str(len(rows))
-
-
-def _audit(
-    session: Session,
-    now: datetime,
-    actor: str | None,
-    account: str | None,
-    event: AccountEvent,
-    details: dict[str, str] | None = None,
-) -> None:
-    session.add(
-        AccountEventRow(
-            at=now, actor=actor, account=account, event=event.value, details=details or {}
-        )
-    )

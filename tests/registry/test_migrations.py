@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from registry_builders import Script, record_as_its_case
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 
 from activities import registry_read
 from activities.db import create_registry_engine, current_revision, migrate
@@ -33,6 +34,26 @@ def tables(url: str) -> set[str]:
         return set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def insert_designated(conn: Connection, case_id: str, organisation: str, *, seq: int) -> None:
+    """A designated institute's row as a worker of the first release wrote it (plain SQL: no
+    model of today involved)."""
+    conn.execute(
+        text(
+            "INSERT INTO institutes (case_id, organisation, district, direction, level, stage,"
+            " designated_at, workflow_id, last_event_seq, updated_at) VALUES (:case_id,"
+            " :organisation, 'heping', 'aerospace', 'municipal', 'designated', :at, :workflow_id,"
+            " :seq, :at)"
+        ),
+        {
+            "case_id": case_id,
+            "organisation": organisation,
+            "workflow_id": f"institute-{case_id}",
+            "seq": seq,
+            "at": WHEN,
+        },
+    )
 
 
 def test_a_new_database_gets_the_whole_schema(database_url: str) -> None:
@@ -61,15 +82,7 @@ async def test_a_database_at_the_first_schema_is_upgraded_and_keeps_its_data(
     engine = create_registry_engine(database_url)
     # Rows as a worker of the first release wrote them (plain SQL: no model of today involved).
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO institutes (case_id, organisation, district, direction, level, stage,"
-                " designated_at, workflow_id, last_event_seq, updated_at) VALUES ('old1',"
-                " '天津老牌设计院', 'heping', 'aerospace', 'municipal', 'designated', :at,"
-                " 'institute-old1', 9, :at)"
-            ),
-            {"at": WHEN},
-        )
+        insert_designated(conn, "old1", "天津老牌设计院", seq=9)
         conn.execute(
             text(
                 "INSERT INTO events (key, case_id, workflow_id, run_id, seq, at, event, from_stage,"
@@ -168,15 +181,7 @@ def test_a_database_before_accounts_gets_them_and_keeps_its_cases(database_url: 
     assert "accounts" not in tables(database_url)
     engine = create_registry_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO institutes (case_id, organisation, district, direction, level, stage,"
-                " designated_at, workflow_id, last_event_seq, updated_at) VALUES ('c1',"
-                " '天津设计院', 'heping', 'aerospace', 'municipal', 'designated', :at,"
-                " 'institute-c1', 3, :at)"
-            ),
-            {"at": WHEN},
-        )
+        insert_designated(conn, "c1", "天津设计院", seq=3)
 
     migrate(database_url)
 
