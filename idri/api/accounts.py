@@ -45,6 +45,13 @@ class NewAccount(BaseModel):
     password: str | None = Field(default=None, max_length=1000)
 
 
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    password: str = Field(max_length=1000)
+    current: str | None = Field(default=None, max_length=1000)
+    """One's own current password (not needed by an admin for another's account)."""
+
+
 def user_json(account: Account) -> dict[str, Any]:
     return dict(jsonable(account))
 
@@ -94,6 +101,33 @@ def sign_out(
 def me(account: SignedIn) -> dict[str, Any]:
     """The signed-in account."""
     return user_json(account)
+
+
+@router.post("/me/password")
+def set_own_password(
+    request: Request, found: Found, account: SignedIn, body: NewPassword
+) -> dict[str, Any]:
+    """Set one's own password (the current one too, if there is one): then `idri login` works."""
+    request.state.action = "password"
+    try:
+        changed = found.accounts.set_password(
+            account.name, account.name, body.password, current=body.current
+        )
+    except AccountError as error:
+        raise _account_error(error) from None
+    return user_json(changed)
+
+
+@router.post("/users/{name}/password")
+def set_password(
+    request: Request, found: Found, account: AdminAccount, name: str, body: NewPassword
+) -> dict[str, Any]:
+    """An admin sets an account's password (a forgotten one, or a first one)."""
+    request.state.action = "user-password"
+    try:
+        return user_json(found.accounts.set_password(account.name, name, body.password))
+    except AccountError as error:
+        raise _account_error(error) from None
 
 
 @router.post("/users", status_code=201)

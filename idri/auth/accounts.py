@@ -220,6 +220,30 @@ class AccountStore:
         log.info("first admin created", account=fields.name)
         return token
 
+    def set_password(
+        self, by: str, name: str, password: str, *, current: str | None = None
+    ) -> Account:
+        """Set ``name``'s password. Its own account (``by == name``) with a password already
+        must give the ``current`` one: a token alone (perhaps left on a shared machine) cannot
+        take the account over. An admin setting another's password needs none."""
+        new_hash = self._passwords.hash(check_password(password))
+        now = self._now()
+        with write_session(self._engine) as session:
+            row = _row(session, name, for_update=True)
+            own = row.name == normal_name(by)
+            if (
+                own
+                and row.password_hash is not None
+                and not self._passwords.verify(row.password_hash, current or "")
+            ):
+                raise AccountError("the current password is wrong: nothing changed")
+            row.password_hash = new_hash
+            session.add(row)
+            audit.record(session, now, by, row.name, AccountEvent.PASSWORD_SET)
+            account = Account.of(row)
+        log.info("password set", account=account.name, by=by)
+        return account
+
     # --- Tokens ----------------------------------------------------------------------------------
 
     def new_token(self, by: str, name: str) -> str:

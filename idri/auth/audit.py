@@ -32,6 +32,7 @@ class AccountEvent(str, Enum):
     TOKEN_REVOKED = "token_revoked"
     SIGNED_IN = "signed_in"
     SIGN_IN_FAILED = "sign_in_failed"
+    PASSWORD_SET = "password_set"
 
 
 @dataclass(frozen=True)

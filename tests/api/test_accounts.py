@@ -151,3 +151,40 @@ async def test_every_request_is_logged_without_its_secrets(api: Api) -> None:
     text = repr(logs)
     for secret in ("correct horse 1", "wrong-secret-x", token):
         assert secret not in text
+
+
+async def test_a_password_is_set_by_its_owner_with_the_current_one_or_by_an_admin(
+    api: Api,
+) -> None:
+    name = f"改密{uuid.uuid4().hex[:6]}"
+    _, token = api.services.accounts.add(
+        "admin", name, AccountRole.EXPERT, organisation="天大", email="gm@tju.edu.cn"
+    )
+    api.tokens[name] = token
+    first = await api.call(name, "POST", "/api/me/password", {"password": "first password 1"})
+    assert first.status_code == 200, first.text
+    wrong = await api.call(
+        name, "POST", "/api/me/password", {"password": "second password 2", "current": "nope"}
+    )
+    assert wrong.status_code == 422
+    assert "current password" in wrong.json()["detail"]
+    right = await api.call(
+        name,
+        "POST",
+        "/api/me/password",
+        {"password": "second password 2", "current": "first password 1"},
+    )
+    assert right.status_code == 200
+    reset = await api.call(
+        "admin", "POST", f"/api/users/{name}/password", {"password": "third password 3"}
+    )
+    assert reset.status_code == 200
+    assert (
+        await api.call("李处长", "POST", f"/api/users/{name}/password", {"password": "x" * 12})
+    ).status_code == 403
+    signed = await api.http.post(
+        "/api/sign-in", json={"name": name, "password": "third password 3"}
+    )
+    assert signed.status_code == 200
+    trail = [e.event.value for e in api.services.accounts.audit_trail(name)]
+    assert trail.count("password_set") == 3
