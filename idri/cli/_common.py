@@ -13,7 +13,6 @@ time.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
@@ -256,6 +255,8 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         client = await connect_client(settings())
         return await work(client)
 
+    import asyncio
+
     from idri.codec import DecryptionError
 
     try:
@@ -274,6 +275,8 @@ async def connect_client(configured: Settings) -> Client:
 
     address = connect_config(configured).get("target_host", configured.temporal_address)
     try:
+        import asyncio
+
         return await asyncio.wait_for(connect(configured), CONNECT_TIMEOUT_SECONDS)
     except EncryptionConfigError as error:
         raise CliError(str(error)) from None
@@ -328,6 +331,8 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
 
 async def _in_time(case_id: str, call: Awaitable[T]) -> T:
     try:
+        import asyncio
+
         return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
     except TimeoutError:
         raise CliError(
