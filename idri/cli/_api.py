@@ -193,7 +193,7 @@ def request(
         connection.close()
     if 200 <= status < 300:
         return _json(base, data) if data.strip() else None
-    raise _refusal(base, status, data, retry_after, used)
+    raise _refusal(base, status, data, retry_after, signed_in=signed_in, used=used)
 
 
 def _connection(scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
@@ -236,20 +236,21 @@ def _json(base: str, data: bytes) -> Any:
 
 
 def _refusal(
-    base: str, status: int, data: bytes, retry_after: str | None, used: Credential | None
+    base: str,
+    status: int,
+    data: bytes,
+    retry_after: str | None,
+    *,
+    signed_in: bool,
+    used: Credential | None,
 ) -> ApiError:
     """The one line and exit status for an answer that is not a success."""
     detail = _detail(data)
     if status == 401:
-        told = f"{detail.rstrip('.')}: " if detail else ""
-        if used is None:
-            return ApiError(f"not signed in: {SIGN_IN_HINT}", EXIT_REFUSED, status)
-        return ApiError(
-            f"{told}the token from {used.source} was refused; {SIGN_IN_HINT}", EXIT_REFUSED, status
-        )
+        return ApiError(_not_signed_in(detail, signed_in, used), EXIT_REFUSED, status)
     if status in (403, 404, 409, 422, 429):
         message = detail or f"the idri API refused the request (HTTP {status})"
-        if status == 429 and retry_after and "retry" not in message.lower():
+        if status == 429 and retry_after and "try again" not in message.lower():
             message = f"{message.rstrip('.')} (try again in {retry_after} s)"
         return ApiError(message, EXIT_REFUSED, status)
     if status == 503 and detail:
@@ -259,6 +260,18 @@ def _refusal(
         return _unreachable(base, f"HTTP {status}", status)
     said = f": {detail}" if detail else ""
     return ApiError(f"the idri API at {base} failed (HTTP {status}){said}", EXIT_REFUSED, status)
+
+
+def _not_signed_in(detail: str, signed_in: bool, used: Credential | None) -> str:
+    """Why a 401, and how to sign in: the line names where the refused token came from."""
+    if not signed_in:  # signing in itself: the API says what was wrong (name or password)
+        return detail or "signing in was refused"
+    if used is None:
+        return f"not signed in: {SIGN_IN_HINT}"
+    message = detail or "the token was refused"
+    if "idri login" not in message:
+        message = f"{message.rstrip('.')}; {SIGN_IN_HINT}"
+    return f"{message} (the token came from {used.source})"
 
 
 def _detail(data: bytes) -> str:

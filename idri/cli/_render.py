@@ -222,7 +222,7 @@ MAIL_STATUSES = ("pending", "sending", "sent", "undeliverable", "failed")
 """The statuses of an outbox row (``activities.tables.NotificationRow.status``)."""
 
 
-def show_mail(rows: Sequence[Json], *, limit: int) -> None:
+def show_mail(rows: Sequence[Json], *, total: int) -> None:
     from rich.table import Column, Table
 
     table = Table(
@@ -251,10 +251,9 @@ def show_mail(rows: Sequence[Json], *, limit: int) -> None:
     counted = ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
     out = console()
     out.print(table)
-    if len(rows) >= limit:
+    if total > len(rows):
         out.print(
-            f"the newest {len(rows)} mails: {counted}; there may be more: a higher --limit shows "
-            "them",
+            f"the newest {len(rows)} of {total} mails: {counted}; --limit {total} shows them all",
             markup=False,
         )
     else:

@@ -224,16 +224,26 @@ def mail(
     """The mail outbox, oldest first: who was told what, whether it went out, and why not."""
     wanted = _mail_status(status) if status is not None else None
     case_id = normalise_case_id(case) if case is not None else None
-    rows = call("GET", "/api/mail", query={"case": case_id, "status": wanted, "limit": limit})
+    answer = call("GET", "/api/mail", query={"case": case_id, "status": wanted, "limit": limit})
+    rows, total = _mailbag(answer)
     if json_:
         print_json(rows)
-        if len(rows) >= limit:
-            warn(f"the newest {len(rows)} mails; there may be more: a higher --limit gives them")
+        if total > len(rows):
+            warn(f"the newest {len(rows)} of {total} mails; --limit {total} gives them all")
         return
     if not rows:
         typer.echo(shown(_no_mail(case_id, wanted)))
         return
-    show_mail(rows, limit=limit)
+    show_mail(rows, total=total)
+
+
+def _mailbag(answer: Any) -> tuple[list[dict[str, Any]], int]:
+    """The mails and how many match in all: the API answers ``{"mails", "total"}``; a bare list
+    (as docs/api.md once had it) counts only itself."""
+    if isinstance(answer, dict):
+        rows = list(answer.get("mails") or [])
+        return rows, int(answer.get("total") or len(rows))
+    return list(answer), len(answer)
 
 
 def _mail_status(text: str) -> str:

@@ -94,7 +94,7 @@ def test_a_refused_token_says_how_to_sign_in(api: FakeApi, home: dict[str, str |
     line = one_line(err)
     assert code == 1 and out == ""
     assert "unknown or expired token" in line and "IDRI_TOKEN" in line
-    assert "`idri login NAME`" in line
+    assert "`idri login NAME`" in line and "(the token came from IDRI_TOKEN)" in line
 
 
 def test_without_any_token_it_says_it_is_not_signed_in(
@@ -118,6 +118,13 @@ def test_a_refusal_is_its_detail_on_one_line(
     code, out, err = idri("recommend", "c1", "--opinion", "推荐", env=home, api=api)
     assert (code, out) == (1, "")
     assert one_line(err) == f"error: {detail}"
+
+
+def test_a_wrong_password_is_the_apis_sentence(api: FakeApi, home: dict[str, str | None]) -> None:
+    api.answer("POST", "/api/sign-in", 401, {"detail": "wrong name or password"})
+    code, _, err = idri("login", "王科长", env=home, api=api, input="wrong\n")
+    assert (code, one_line(err)) == (1, "error: wrong name or password")
+    assert not (Path(str(home["XDG_CONFIG_HOME"])) / "idri" / "token").exists()
 
 
 def test_too_many_sign_ins_says_when_to_try_again(
