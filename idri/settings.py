@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     codec_port: int = Field(default=8081, ge=1, le=65535)
     """Port of the codec server (``python -m idri.codec_server``)."""
 
+    # --- The API, the one front door for people (idri/api/, docs/api.md) ---------------------
+    api_host: str = "127.0.0.1"
+    """Where the API listens. ``idri up`` serves this machine only by default; the compose
+    stack's API service listens on all interfaces behind its reverse proxy."""
+    api_port: int = Field(default=7280, ge=1, le=65535)
+    token_days: int = Field(default=90, ge=1, le=3650)
+    """How long an API token stays valid."""
+
     @field_validator("notice_period_override")
     @classmethod
     def _check_override(cls, value: str | None) -> str | None:

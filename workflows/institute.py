@@ -102,6 +102,14 @@ RECHECK_UNDER_LOCK = "recheck-under-lock"
 under the lock. A run that accepted two conflicting updates before (the fault this fixes) must
 replay accepting them."""
 
+HANDLERS_BEFORE_CONTINUING = "handlers-before-continuing"
+"""Patch: from this version a run ends only once every accepted update has finished, even one
+accepted while its last mails and pages went out; earlier runs ended without waiting then."""
+
+PAPER_REVIEW_NAMED = "paper-review-named"
+"""Patch: from this version a review a bureau officer enters for an expert (received on paper)
+says so in the history's reason; earlier runs recorded the plain reason."""
+
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
 is down is retried by the next run instead)."""
@@ -259,6 +267,12 @@ class InstituteWorkflow:
         # before the run ends; its result is carried into the next run.
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, *self._pages, return_exceptions=True)
+        # An update accepted while the pages went out (an evaluation opened the moment the
+        # case was designated) must finish too, or its caller is told the run ended under it.
+        if workflow.patched(HANDLERS_BEFORE_CONTINUING):
+            while not workflow.all_handlers_finished():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await asyncio.gather(*self._deliveries, *self._pages, return_exceptions=True)
         if self._case.stage.terminal:
             await self._let_mail_go_out()
             return self.status()
@@ -659,10 +673,13 @@ class InstituteWorkflow:
             entry.score, entry.opinion = float(review.score), review.opinion
             return {"expert": entry.expert, "score": f"{entry.score:g}"}
 
+        reason = f"review by {review.expert}: {review.score:g}"
+        if review.actor.role is Role.BUREAU_OFFICER and workflow.patched(PAPER_REVIEW_NAMED):
+            reason += f" (received on paper, entered by {review.actor.name})"
         return await self._act(
             "submit_review",
             review.actor,
-            f"review by {review.expert}: {review.score:g}",
+            reason,
             change,
             recheck=lambda: self._reviewable(review),
         )

@@ -2,9 +2,11 @@
 
 In order: the Temporal dev server (``idri.devserver``, persisted under ``IDRI_DATA_DIR``) unless
 ``TEMPORAL_ADDRESS`` names a server to use; with encryption keys configured, the codec server
-for the Web UI; the search attributes; the worker; the schedules (``idri.schedules``, when that
-module exists). Then it prints where to look and what to try, and runs until Ctrl-C (or
-SIGTERM), which stops the worker first and the server last.
+for the Web UI; the search attributes; the worker; the schedules (``idri.schedules``); the API
+(``idri.api``), on the same event loop and client as the worker, its address written to
+``<data dir>/api.url`` and, on a fresh registry, the first admin's token to
+``<data dir>/admin.token``. Then it prints where to look and what to try, and runs until Ctrl-C
+(or SIGTERM), which stops the API and the worker first and the server last.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import gc
 import logging
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from idri.cli._common import CliError, connect_client, console, fail, settings
+from idri.cli._common import EXIT_UNAVAILABLE, CliError, connect_client, console, fail, settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -157,7 +160,8 @@ async def _serve(
     worker = build_worker(client, configured)
     async with worker:
         await install_schedules(client, configured)
-        _banner(client, configured, server, codec)
+        api = await _start_api(client, configured)
+        _banner(client, configured, server, codec, api)
         code = 0
         while not stop.is_set():
             if server is not None and not server.running():
@@ -166,13 +170,58 @@ async def _serve(
                 )
                 code = 1
                 break
+            if api.task.done():
+                console().print("[red]the API stopped unexpectedly[/]")
+                code = 1
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
         console().print(
-            "stopping: worker first, then the Temporal server … (Ctrl-C again to stop at once)"
+            "stopping: the API and the worker first, then the Temporal server … "
+            "(Ctrl-C again to stop at once)"
         )
+        await api.stop()
     del worker  # see _up: collected while the loop runs
     return code
+
+
+@dataclass
+class RunningApi:
+    """The API served beside the worker, on the same event loop and Temporal client."""
+
+    url: str
+    server: Any
+    task: asyncio.Task[None]
+    admin_token: Path | None
+    """Where the first admin's token was written, on a fresh registry."""
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(Exception, SystemExit):
+            await asyncio.wait_for(self.task, 10)
+
+
+async def _start_api(client: Client, configured: Settings) -> RunningApi:
+    from idri.api.server import (
+        api_server,
+        build_services,
+        first_admin_token,
+        wait_started,
+        write_api_url,
+    )
+
+    services = build_services(client, configured)
+    written = first_admin_token(services, configured.data_dir)
+    server = api_server(services, host=configured.api_host, port=configured.api_port)
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_started(server, task)
+    except OSError as error:
+        raise CliError(f"{error}; set IDRI_API_PORT to a free port", EXIT_UNAVAILABLE) from None
+    host = "127.0.0.1" if configured.api_host in ("0.0.0.0", "::", "") else configured.api_host
+    url = f"http://{host}:{configured.api_port}"
+    write_api_url(configured.data_dir, url)
+    return RunningApi(url, server, task, written)
 
 
 def _start_codec_server(configured: Settings, server: DevServer) -> tuple[Settings, Any]:
@@ -195,7 +244,13 @@ def _start_codec_server(configured: Settings, server: DevServer) -> tuple[Settin
     return configured, codec
 
 
-def _banner(client: Client, configured: Settings, server: DevServer | None, codec: Any) -> None:
+def _banner(
+    client: Client,
+    configured: Settings,
+    server: DevServer | None,
+    codec: Any,
+    api: RunningApi,
+) -> None:
     from urllib.parse import quote
 
     out = console()
@@ -219,14 +274,22 @@ def _banner(client: Client, configured: Settings, server: DevServer | None, code
         f"  Worker     task queue {configured.task_queue}; registry {configured.registry_url}"
     )
     out.print("  Schedules  installed")
+    out.print(f"  API        {api.url} (OpenAPI at {api.url}/docs)")
+    if api.admin_token is not None:
+        out.print(
+            f"  Admin      first account 'admin'; its token is in {api.admin_token} "
+            "(mode 0600), which idri on this machine uses when no other token is given"
+        )
+    # The CLI finds the API and the admin's token through the data directory.
     env = ""
+    if configured.data_dir.resolve() != Path(".idri").resolve():
+        env += f"IDRI_DATA_DIR={configured.data_dir} "
     if server is not None and server.port != 7233:
-        env = f"IDRI_TEMPORAL_ADDRESS={server.address} "
+        env += f"IDRI_TEMPORAL_ADDRESS={server.address} "
     out.print("\nTry, in another terminal:")
     out.print(f"  {env}idri districts")
     out.print(
-        f"  {env}idri survey add --name 天津示例工业设计有限公司 --district 滨海新区 --direction ai "
-        "--as 王科长 --role district_officer"
+        f"  {env}idri survey add --name 天津示例工业设计有限公司 --district 滨海新区 --direction ai"
     )
     out.print(f"  {env}idri list --stage surveyed")
     out.print(f"  {env}idri status CASE      (the case id printed by survey add)")

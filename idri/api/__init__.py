@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): accounts, case actions and views (docs/api.md)."""

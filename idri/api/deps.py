@@ -1,0 +1,58 @@
+"""What every route needs: the services, and the signed-in account behind the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from idri.auth.accounts import Account, AccountStore
+from idri.service.cases import CaseService
+from idri.service.errors import NotSignedIn
+
+
+@dataclass(frozen=True)
+class Services:
+    cases: CaseService
+    accounts: AccountStore
+    registry: Engine
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token (`idri user token`, `idri login`)")
+
+
+def signed_in(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    found: Annotated[Services, Depends(services)],
+) -> Account:
+    """The account of the request's token; 401 without one that is valid now.
+
+    A plain function: FastAPI runs it in its thread pool, as the account store's database
+    calls are synchronous.
+    """
+    if credentials is None:
+        raise NotSignedIn(
+            "sign in first: send an API token as 'Authorization: Bearer <token>' "
+            "(`idri login`, or IDRI_TOKEN for the CLI)"
+        )
+    account = found.accounts.authenticate(credentials.credentials)
+    if account is None:
+        raise NotSignedIn(
+            "the token is unknown, expired or revoked, or its account is disabled: "
+            "sign in again (`idri login`) or ask an administrator for a new token"
+        )
+    request.state.user = account.name
+    return account
+
+
+SignedIn = Annotated[Account, Depends(signed_in)]
+Found = Annotated[Services, Depends(services)]

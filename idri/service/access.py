@@ -1,0 +1,50 @@
+"""Who acts, and which cases an account may see: built from the signed-in account only.
+
+The workflow decides who may take which action on a case (``models/permissions.py``); it cannot
+know which cases an account may look at, nor which organisation an applicant speaks for, so
+those are decided here.
+"""
+
+from __future__ import annotations
+
+from idri.auth.accounts import Account, AccountRole
+from models.candidates import organisation_key
+from models.case import Actor, Role
+
+ROLE_OF: dict[AccountRole, Role] = {
+    # An admin runs cases as a bureau officer (a fresh `idri up` has only the admin); history
+    # records the account's name with the role it acted in.
+    AccountRole.ADMIN: Role.BUREAU_OFFICER,
+    AccountRole.BUREAU_OFFICER: Role.BUREAU_OFFICER,
+    AccountRole.DISTRICT_OFFICER: Role.DISTRICT_OFFICER,
+    AccountRole.EXPERT: Role.EXPERT,
+    AccountRole.APPLICANT: Role.APPLICANT,
+}
+
+SEES_EVERY_CASE = frozenset({AccountRole.ADMIN, AccountRole.BUREAU_OFFICER})
+
+
+def actor_of(account: Account) -> Actor:
+    """The actor a case records for ``account``: its name, role and district, nothing stated."""
+    return Actor(name=account.name, role=ROLE_OF[account.role], district=account.district)
+
+
+def case_refusal(
+    account: Account, *, case_id: str, district: str, organisation: str, experts: list[str]
+) -> str | None:
+    """Why ``account`` may not see (nor act on) this case, or ``None``."""
+    role = account.role
+    if role in SEES_EVERY_CASE:
+        return None
+    if role is AccountRole.DISTRICT_OFFICER and account.district != district:
+        return (
+            f"{account.name} is a district officer of {account.district}; case {case_id} "
+            f"belongs to {district}"
+        )
+    if role is AccountRole.EXPERT and account.name not in experts:
+        return f"{account.name} is not an expert assigned to case {case_id}"
+    if role is AccountRole.APPLICANT and organisation_key(
+        account.organisation or ""
+    ) != organisation_key(organisation):
+        return f"{account.name} speaks for {account.organisation}; case {case_id} is not its case"
+    return None
