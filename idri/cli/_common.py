@@ -295,6 +295,11 @@ async def connect_client(configured: Settings) -> Client:
         ) from None
 
 
+# The case helpers below are the CLI's Temporal client of before the API; no command uses them
+# now (the service has its own, ``idri.service.temporal``). Kept while tests outside the CLI
+# (tests/test_encryption_enforced.py) still import them.
+
+
 def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
     """The case's workflow; queries and updates name its ``InstituteWorkflow`` method."""
     from workflows.institute import InstituteWorkflow, workflow_id
