@@ -13,17 +13,16 @@ time.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from models.catalog import DISTRICTS, UnknownEntry
+from models.jsondata import jsonable
 from models.limits import printable
 from models.time import CST
 
@@ -165,23 +164,6 @@ def console() -> Console:
             return super().render_str(shown(text), **options)
 
     return DataConsole(highlight=False, emoji=False, soft_wrap=True)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: dataclasses as objects, enums as their values, times in ISO form (CST)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def print_json(value: Any) -> None:

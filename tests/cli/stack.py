@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ class Stack:
         self,
         *args: str,
         as_: str = BUREAU,
-        env: dict[str, str | None] | None = None,
+        env: Mapping[str, str | None] | None = None,
         input: str | None = None,
     ) -> Result:
         """Run ``idri ARGS`` in-process (as the console script does) as account ``as_``, and
