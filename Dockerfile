@@ -1,4 +1,5 @@
-# The idri image: the worker (default command) and the codec server (`python -m idri.codec_server`).
+# The idri image: the worker (default command), the API (`python -m idri.api`, port 7280), the
+# codec server (`python -m idri.codec_server`) and the `idri` command for administrators.
 # Built by docker-compose.yml; see docs/production.md.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 FROM ${PYTHON_IMAGE}
@@ -23,8 +24,10 @@ RUN pip install . \
     && python -m compileall -q /app \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/idri --create-home idri
 
-# The worker's data directory (outbox, generated pages); compose mounts a named volume here.
+# The data directory: the worker's outbox and generated pages, the API's first admin token;
+# compose mounts a named volume here for each.
 ENV IDRI_DATA_DIR=/var/lib/idri
 USER idri
+EXPOSE 7280
 
 CMD ["python", "worker.py"]

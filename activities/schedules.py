@@ -37,7 +37,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import insert_ignoring_duplicates, read_session, write_session
-from activities.ended import mark_ended
+from activities.ended import RUNS_AGAIN_EVENT, TEMPORAL_ACTOR, clear_mark, mark_ended, undecided
 from activities.mailer import message_id
 from activities.registry import Mailboxes
 from activities.registry_read import institutes
@@ -47,7 +47,7 @@ from activities.templates import (
     mail_environment,
     parse_moment,
 )
-from idri.ending import ending_of
+from idri.ending import ended_workflow_ids, ending_of, running_run
 from models import search
 from models.case import SYSTEM, TERMINAL_STAGES, Actor, EvaluationOpening, Role, Stage
 from models.schedules import (
@@ -698,31 +698,77 @@ class ScheduleActivities:
 
     @activity.defn(name=ScheduleActivityName.RECONCILE_REGISTRY)
     async def reconcile_registry(self) -> ReconcileResult:
-        """Mark every institute whose workflow ended outside the lifecycle (terminated,
-        cancelled, timed out, failed) and queue the registry page; the sweep's publish step
-        then takes it off the public registry. A case marked already is not asked about again.
+        """Bring the registry's marks in line with Temporal; the sweep's publish step then
+        republishes the registry page.
+
+        - Mark every institute whose workflow ended outside the lifecycle (terminated,
+          cancelled, timed out, failed). Temporal visibility lists the case workflows with such
+          a run, in pages (:func:`ended_workflow_ids`); only those of them the registry has
+          unmarked and open are described. A server without visibility lists (the
+          time-skipping test server) is asked case by case instead.
+        - Clear the mark of a case the bureau has not closed when its workflow runs again (a
+          reset done with the ``temporal`` CLI heals as ``idri ended reinstate`` does).
         """
+        # Marks first: a case marked in this pass is not asked again whether it runs.
+        marks = await asyncio.to_thread(undecided, self.engine)
+        cleared = await self._each(marks, self._clear_if_running)
+        for case_id in cleared:
+            log.warning("case %s runs again: its ended mark is cleared", case_id)
         unmarked = await asyncio.to_thread(_unmarked_open_cases, self.engine)
+        listed = await ended_workflow_ids(self.client)
+        if listed is not None:
+            unmarked = [case for case in unmarked if case[1] in listed]
+        marked = await self._each(unmarked, self._mark_if_ended)
+        for case_id in marked:
+            log.warning("case %s ended outside the lifecycle: marked in the registry", case_id)
+        return ReconcileResult(
+            len(unmarked) + len(marks),
+            len(marked),
+            marked[:SAMPLE_LIMIT],
+            len(cleared),
+            cleared[:SAMPLE_LIMIT],
+        )
+
+    async def _each(
+        self, cases: list[tuple[str, str]], check: Callable[[str, str], Any]
+    ) -> list[str]:
+        """The case ids for which ``check(case_id, workflow_id)`` is true, asked
+        ``sweep_concurrency`` at a time, heartbeating as they come."""
         semaphore = asyncio.Semaphore(self.sweep_concurrency)
         done = 0
 
         async def one(case_id: str, workflow_id: str) -> bool:
             nonlocal done
             async with semaphore:
-                ending = await ending_of(self.client, workflow_id)
-                marked = ending is not None and await asyncio.to_thread(
-                    mark_ended, self.engine, case_id, ending
-                )
+                result = bool(await check(case_id, workflow_id))
                 done += 1
                 if activity.in_activity():
                     activity.heartbeat(done)
-                return marked
+                return result
 
-        results = await asyncio.gather(*(one(*case) for case in unmarked))
-        marked = [case_id for (case_id, _), m in zip(unmarked, results, strict=True) if m]
-        for case_id in marked:
-            log.warning("case %s ended outside the lifecycle: marked in the registry", case_id)
-        return ReconcileResult(len(unmarked), len(marked), marked[:SAMPLE_LIMIT])
+        results = await asyncio.gather(*(one(*case) for case in cases))
+        return [case_id for (case_id, _), yes in zip(cases, results, strict=True) if yes]
+
+    async def _mark_if_ended(self, case_id: str, workflow_id: str) -> bool:
+        ending = await ending_of(self.client, workflow_id)
+        return ending is not None and await asyncio.to_thread(
+            mark_ended, self.engine, case_id, ending
+        )
+
+    async def _clear_if_running(self, case_id: str, workflow_id: str) -> bool:
+        run_id = await running_run(self.client, workflow_id)
+        if run_id is None:
+            return False
+        return await asyncio.to_thread(
+            clear_mark,
+            self.engine,
+            case_id,
+            event=RUNS_AGAIN_EVENT,
+            actor=TEMPORAL_ACTOR,
+            role=Role.SYSTEM,
+            reason="the case's workflow runs again (reset outside idri)",
+            run_id=run_id,
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         """The activities to register on the worker."""

@@ -5,7 +5,9 @@
   server; cases per second, worker CPU per case, history events per case; then the worker CPU
   of the real case and the matched baseline measured paired (``bench/paired.py``: both at once,
   each on its own worker process), the precise CPU ratio;
-- cli: ``idri status CASE``, median wall time of 20 runs;
+- api and cli: ``python -m idri.api`` beside the worker; the update round trip through it against
+  the same update sent straight to Temporal (interleaved, the same run); ``idri status CASE``
+  through it, median wall time of 20 runs;
 - scale: one evaluation sweep over ``--scale`` designated institutes (10,000 in the issue; the
   default is smaller so ``make bench`` stays within minutes), worker memory.
 
@@ -158,7 +160,6 @@ def paired_rows(paired: PairedResult) -> list[Row]:
 
 
 async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row]) -> str | None:
-    from bench.cli_latency import measure
     from bench.lifecycle import BASELINES, NOTICE, Lifecycle, same_shape
 
     sections = set(args.only or SECTIONS)
@@ -208,18 +209,43 @@ async def lifecycle_and_cli(args: argparse.Namespace, root: Path, rows: list[Row
                     f"events_per_case={result.counts['real']['events']}"
                 )
             if "cli" in sections:
-                cli = await asyncio.to_thread(measure, result.sample, env)
-                rows.append(
-                    Row(
-                        "cli",
-                        "`idri status CASE` median s",
-                        fmt(cli.median, 3),
-                        f"20 runs, min {min(cli.runs):.3f}, max {max(cli.runs):.3f}; target < 0.5",
-                    )
-                )
+                rows += await api_and_cli(env, root, client)
         finally:
             worker.stop()
     return summary
+
+
+async def api_and_cli(env: dict[str, str], root: Path, client: Client) -> list[Row]:
+    """The API beside the worker: its update round trip against the same update sent straight
+    to Temporal, and ``idri status`` as an operator runs it (through the API)."""
+    from bench.api_latency import ApiProcess, round_trip, sample_case
+    from bench.cli_latency import measure
+
+    api = ApiProcess(env, root / "data", root / "api.log")
+    await api.start()
+    try:
+        trip = await round_trip(api, client)
+        case_id = await sample_case(api)
+        cli_env = {**env, "IDRI_API_URL": api.url, "IDRI_TOKEN": api.admin_token}
+        cli = await asyncio.to_thread(measure, case_id, cli_env)
+    finally:
+        api.stop()
+    api_ms, direct_ms = (1000 * statistics.median(t) for t in (trip.api, trip.direct))
+    return [
+        Row(
+            "api",
+            "update round trip, API / straight to Temporal",
+            fmt(trip.ratio, 2),
+            f"median {api_ms:.1f} ms vs {direct_ms:.1f} ms, {len(trip.api)} interleaved updates",
+        ),
+        Row(
+            "cli",
+            "`idri status CASE` median s",
+            fmt(cli.median, 3),
+            f"20 runs through the API, min {min(cli.runs):.3f}, max {max(cli.runs):.3f}; "
+            "target < 0.3",
+        ),
+    ]
 
 
 async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:

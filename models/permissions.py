@@ -1,8 +1,9 @@
 """Who may take which action (DOMAIN.md, "Who takes part"). Data, checked by every update.
 
-This is the programme's own rule of roles. Who a caller *is* is the Temporal server's business
-(mTLS, API keys, namespace permissions); idri trusts the identity the client states and checks
-that the stated role may act, on this case, now.
+This is the programme's own rule of roles. Who a person *is* is decided by the API
+(``idri/service``), which builds the actor from the signed-in account; Temporal is reached only by
+the API, the workers and administrators. The workflow checks that the actor's role may act, on
+this case, now, whoever the client is.
 """
 
 from __future__ import annotations

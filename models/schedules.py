@@ -220,10 +220,14 @@ class ReconcileResult:
     """What the sweep's reconciliation of the registry with Temporal found."""
 
     checked: int
-    """Institutes not in a terminal stage whose workflow was described."""
+    """Institutes whose workflow was described: open ones visibility lists as ended (every open
+    one on a server without visibility lists), and marked ones the bureau has not closed."""
     marked: int
     """Of them, newly marked as ended outside the lifecycle."""
     marked_sample: list[str] = field(default_factory=list)
+    cleared: int = 0
+    """Marked ones whose workflow runs again (a reset): their mark cleared."""
+    cleared_sample: list[str] = field(default_factory=list)
 
 
 # --- Overdue items ----------------------------------------------------------------------------

@@ -20,11 +20,12 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCS = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
 
-LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "worker", "codec-server", "mailpit"}
+LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "api", "worker", "codec-server", "mailpit"}
 ONE_SHOTS = {"registry-db", "temporal-schema", "temporal-setup"}
 PUBLISHED = {
     "temporal": {7233},
     "temporal-ui": {8080},
+    "api": {7280},
     "mailpit": {8025, 1025},
     "codec-server": {8081},
 }
@@ -96,12 +97,20 @@ def port_bindings(name: str) -> list[tuple[str, int]]:
 
 
 def named_volumes(name: str) -> set[str]:
-    names = set()
+    return set(named_volume_targets(name))
+
+
+def named_volume_targets(name: str) -> dict[str, str]:
+    """Named volume → the container path it is mounted at."""
+    targets = {}
     for entry in SERVICES[name].get("volumes") or []:
-        source = entry["source"] if isinstance(entry, dict) else str(entry).split(":", 1)[0]
+        if isinstance(entry, dict):
+            source, target = entry["source"], entry["target"]
+        else:
+            source, target = str(entry).split(":")[:2]
         if not source.startswith((".", "/", "~")):
-            names.add(source)
-    return names
+            targets[source] = target
+    return targets
 
 
 def bind_mounts(name: str) -> dict[str, Path]:
@@ -112,6 +121,17 @@ def bind_mounts(name: str) -> dict[str, Path]:
             source, target = entry.split(":")[:2]
             mounts[target] = ROOT / source
     return mounts
+
+
+def healthcheck_command(name: str) -> str:
+    test = SERVICES[name]["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+def idri_services() -> set[str]:
+    """The services running the idri image."""
+    image = SERVICES["worker"]["image"]
+    return {name for name, service in SERVICES.items() if service.get("image") == image}
 
 
 def host_path(name: str, container_path: str) -> Path:
@@ -196,7 +216,113 @@ def test_the_codec_server_runs_from_the_same_image_with_the_same_keys() -> None:
     codec = SERVICES["codec-server"]
     assert codec["image"] == SERVICES["worker"]["image"]
     assert codec["command"][:3] == ["python", "-m", "idri.codec_server"]
-    assert env_files("codec-server") == env_files("worker")
+    assert env_files("codec-server") == [ROOT / "deploy" / "idri.env"]
+    assert set(env_files("codec-server")) < set(env_files("worker"))
+
+
+# --- The API, and who reaches Temporal ------------------------------------------------------
+
+
+def test_the_api_runs_alone_from_the_idri_image() -> None:
+    api = SERVICES["api"]
+    assert api["image"] == SERVICES["worker"]["image"]
+    assert api["command"] == ["python", "-m", "idri.api"]
+    assert api["init"] is True
+    assert "deploy" not in api and "container_name" not in api
+
+
+def test_the_api_starts_after_temporal_its_namespace_and_the_registry() -> None:
+    assert SERVICES["api"]["depends_on"] == {
+        "temporal": {"condition": "service_healthy"},
+        "temporal-setup": {"condition": "service_completed_successfully"},
+        "registry-db": {"condition": "service_completed_successfully"},
+    }
+
+
+def test_the_api_listens_where_it_is_published_and_checked() -> None:
+    env = environment("api")
+    assert env["IDRI_API_HOST"] == "0.0.0.0"
+    [(_, published)] = port_bindings("api")
+    [entry] = SERVICES["api"]["ports"]
+    assert int(str(entry).rsplit(":", 1)[1]) == int(env["IDRI_API_PORT"]) == published == 7280
+    check = healthcheck_command("api")
+    assert "urllib.request.urlopen" in check
+    assert f"http://127.0.0.1:{env['IDRI_API_PORT']}/api/health" in check
+
+
+def test_the_api_reaches_the_same_temporal_and_registry_as_the_worker() -> None:
+    api, worker = environment("api"), environment("worker")
+    for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "IDRI_DATABASE_URL"):
+        assert api[key] == worker[key], key
+    assert api["TEMPORAL_NAMESPACE"] == environment("temporal-setup")["TEMPORAL_NAMESPACE"]
+    assert env_files("api") == env_files("worker")
+
+
+def test_the_api_settings_are_settings_idri_reads() -> None:
+    for key in environment("api"):
+        if key.startswith("IDRI_"):
+            assert key.removeprefix("IDRI_").lower() in Settings.model_fields, key
+
+
+def test_the_first_admin_token_is_kept_in_the_api_s_own_volume() -> None:
+    [(volume, target)] = named_volume_targets("api").items()
+    assert target == environment("api")["IDRI_DATA_DIR"]
+    assert volume not in named_volumes("worker"), "the workers would read the admin token"
+
+
+def test_only_the_api_and_the_workers_reach_temporal() -> None:
+    clients = {name for name in idri_services() if "TEMPORAL_ADDRESS" in variables(name)}
+    assert clients == {"api", "worker"}
+    assert not {key for key in variables("codec-server") if key.startswith("TEMPORAL_")}
+
+
+def test_temporal_credentials_have_a_file_only_the_api_and_the_workers_read() -> None:
+    credentials = ROOT / "deploy" / "temporal.env"
+    readers = {name for name in SERVICES if credentials in env_files(name)}
+    assert readers == {"api", "worker"}
+    shared = read_env_file(ROOT / "deploy" / "idri.env.example")
+    assert not [key for key in shared if key.startswith("TEMPORAL_")]
+
+
+def test_the_ui_only_watches() -> None:
+    env = environment("temporal-ui")
+    assert env["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert env["TEMPORAL_BATCH_ACTIONS_DISABLED"] == "true"
+    assert env["TEMPORAL_START_WORKFLOW_DISABLED"] == "true"
+    # environment: wins over env_file: deploy/ui.env cannot turn the writes back on.
+    assert not {key for key in env_file_variables("temporal-ui") if "DISABLE" in key}
+
+
+def test_the_ui_signs_in_with_the_settings_of_its_env_file() -> None:
+    settings = env_file_variables("temporal-ui")
+    assert {
+        "TEMPORAL_AUTH_ENABLED",
+        "TEMPORAL_AUTH_PROVIDER_URL",
+        "TEMPORAL_AUTH_ISSUER_URL",
+        "TEMPORAL_AUTH_CLIENT_ID",
+        "TEMPORAL_AUTH_CLIENT_SECRET",
+        "TEMPORAL_AUTH_CALLBACK_URL",
+        "TEMPORAL_AUTH_SCOPES",
+    } <= set(settings)
+    assert settings["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert settings["TEMPORAL_AUTH_CALLBACK_URL"].endswith("/auth/sso/callback")
+    assert not {key for key in environment("temporal-ui") if key.startswith("TEMPORAL_AUTH_")}
+
+
+@pytest.mark.parametrize("name", sorted(name for name in SERVICES if env_files(name)))
+def test_env_files_have_an_example(name: str) -> None:
+    for path in env_files(name):
+        assert path.with_name(path.name + ".example").is_file(), path
+
+
+def test_env_files_with_secrets_are_kept_out_of_git() -> None:
+    ignored = set()
+    for gitignore in (ROOT / ".gitignore", ROOT / "deploy" / ".gitignore"):
+        for line in gitignore.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                ignored.add(gitignore.parent / line.strip())
+    used = {path for name in SERVICES for path in env_files(name)}
+    assert used <= ignored, used - ignored
 
 
 def test_the_ui_points_at_the_codec_server_which_accepts_its_origin() -> None:
@@ -299,3 +425,20 @@ def test_the_docs_say_how_to_start_and_scale_the_stack() -> None:
     assert "docker compose up -d" in DOCS
     assert "--scale worker=" in DOCS
     assert "deploy/idri.env.example" in DOCS
+
+
+def test_the_docs_say_where_the_api_is_and_how_to_get_the_first_admin_token() -> None:
+    env = environment("api")
+    [(ip, port)] = port_bindings("api")
+    assert f"IDRI_API_URL=http://{ip}:{port}" in DOCS
+    token = f"{env['IDRI_DATA_DIR']}/admin.token"
+    assert f"docker compose exec api cat {token}" in DOCS
+    assert "idri user add" in DOCS
+
+
+def test_the_docs_explain_the_split_and_the_watching_ui() -> None:
+    assert "## Who reaches Temporal, and who acts through the API" in DOCS
+    assert "### The Web UI: for watching" in DOCS
+    for example in ("deploy/ui.env.example", "deploy/temporal.env.example"):
+        assert example in DOCS
+        assert (ROOT / example).is_file()

@@ -19,7 +19,18 @@ import sys
 
 import typer
 
-from idri.cli import actions, calendar, report, schedules, simulate, survey, up, users, views
+from idri.cli import (
+    actions,
+    calendar,
+    ended,
+    report,
+    schedules,
+    simulate,
+    survey,
+    up,
+    users,
+    views,
+)
 
 HELP = """Tianjin's industrial design research institutes (工业设计研究院): one case per candidate, from survey to designation and the evaluations after it.
 
@@ -49,6 +60,7 @@ views.register(app)
 app.add_typer(calendar.app, rich_help_panel=calendar.HELP_PANEL)
 up.register(app)
 app.add_typer(schedules.app, rich_help_panel=schedules.HELP_PANEL)
+app.add_typer(ended.app, rich_help_panel=ended.HELP_PANEL)
 report.register(app)
 simulate.register(app)
 users.register(app)

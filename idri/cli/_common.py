@@ -17,10 +17,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from models.case import Actor, Role
 from models.catalog import DISTRICTS, UnknownEntry
 from models.jsondata import jsonable
 from models.limits import printable
@@ -133,6 +135,54 @@ AsRoleOption = Annotated[
 ]
 """As :data:`IdentityOption`, for a command whose ``--district`` is data (``survey add``)."""
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (ISO dates) instead of text.")]
+
+
+# --- An administrator's name (commands that act on Temporal directly: ``idri ended``) ------------
+
+
+class OperatorRole(str, Enum):
+    """Roles a person acts in (``system`` is the workflow's own)."""
+
+    bureau_officer = "bureau_officer"
+    district_officer = "district_officer"
+    expert = "expert"
+    applicant = "applicant"
+
+
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="IDRI_ACTOR",
+        help="Who is acting, written into the case's history (default: IDRI_ACTOR, else your "
+        "login name). Administration only: case commands act as the signed-in account.",
+        rich_help_panel="Operator",
+        show_default=False,
+    ),
+]
+
+
+def operator(name: str | None, role: OperatorRole, district: str | None) -> Actor:
+    """The :class:`Actor` of an administration command that holds Temporal's own credentials:
+    ``--as``, else ``IDRI_ACTOR``, else the login. Case commands never build one: the API
+    builds the actor from the signed-in account."""
+    if not name:
+        configured = settings()
+        name = configured.actor if "actor" in configured.model_fields_set else _login()
+    name = name.strip()
+    if not name:
+        fail("every action needs the operator's identity: pass --as NAME or set IDRI_ACTOR")
+    district_code = resolve_district(district) if district else None
+    return Actor(name=name, role=Role(role.value), district=district_code)
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 def resolve_district(text: str) -> str:

@@ -128,3 +128,26 @@ async def test_a_new_token_works_and_the_answer_never_echoes_a_password(api: Api
     renewed = await api.ok("admin", "POST", "/api/users/赵工/token")
     me = await api.http.get("/api/me", headers={"Authorization": f"Bearer {renewed['token']}"})
     assert me.json()["name"] == "赵工"
+
+
+async def test_every_request_is_logged_without_its_secrets(api: Api) -> None:
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        signed = await api.http.post(
+            "/api/sign-in", json={"name": "赵工", "password": "correct horse 1"}
+        )
+        token = signed.json()["token"]
+        await api.http.post("/api/sign-in", json={"name": "赵工", "password": "wrong-secret-x"})
+        await api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    requests = [entry for entry in logs if entry["event"] == "request"]
+    assert [(r["path"], r["status"]) for r in requests] == [
+        ("/api/sign-in", 200),
+        ("/api/sign-in", 401),
+        ("/api/me", 200),
+    ]
+    assert requests[0]["user"] == "赵工" and requests[0]["action"] == "sign-in"
+    assert requests[2]["user"] == "赵工"
+    text = repr(logs)
+    for secret in ("correct horse 1", "wrong-secret-x", token):
+        assert secret not in text

@@ -7,6 +7,7 @@ Who acts is the signed-in account: nothing in a body can name another.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +151,11 @@ async def test_only_a_district_and_the_bureau_record_a_candidate(api: Api) -> No
         body["organisation"] = f"天津登记测试{uuid.uuid4().hex[:8]}有限公司"
         answer = await api.call(who, "POST", "/api/cases", body)
         assert answer.status_code == 201, (who, answer.text)
-        history = await api.ok(who, "GET", f"/api/cases/{answer.json()['case_id']}/history")
+        path = f"/api/cases/{answer.json()['case_id']}/history"
+        for _ in range(50):  # the case records its first event once its periods are loaded
+            if history := await api.ok(who, "GET", path):
+                break
+            await asyncio.sleep(0.1)
         assert history[0]["actor"] == who
 
 

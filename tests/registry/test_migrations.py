@@ -16,11 +16,13 @@ from sqlalchemy import inspect, text
 from activities import registry_read
 from activities.db import create_registry_engine, current_revision, migrate
 from activities.tables import SQLModel
+from idri.auth import AccountRole, AccountStore
+from idri.auth import tables as account_tables
 from idri.settings import Settings
 from idri.worker import publication_activities, registry_activities
 from models.records import PublicationRequest
 
-FIRST, HEAD = "0001", "0005"
+FIRST, HEAD = "0001", "0006"
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
 
@@ -44,6 +46,9 @@ def test_a_new_database_gets_the_whole_schema(database_url: str) -> None:
         "objections",
         "notifications",
         "publications",
+        "accounts",
+        "account_tokens",
+        "account_events",
     } <= tables(database_url)
 
 
@@ -101,6 +106,8 @@ def test_migrating_an_up_to_date_database_changes_nothing(database_url: str) -> 
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    # The accounts' tables are declared outside activities/ (idri/auth/tables.py).
+    assert account_tables.AccountRow.__tablename__ in SQLModel.metadata.tables
     migrate(database_url)
     engine = create_registry_engine(database_url)
     try:
@@ -150,6 +157,57 @@ def test_the_migrations_ship_inside_the_package() -> None:
         "0003_pages_due.py",
         "0004_retry_at.py",
         "0005_ended.py",
+        "0006_accounts.py",
         "__init__.py",
     } <= names
     assert resources.files("activities").joinpath("migrations", "env.py").is_file()
+
+
+def test_a_database_before_accounts_gets_them_and_keeps_its_cases(database_url: str) -> None:
+    migrate(database_url, "0005")
+    assert "accounts" not in tables(database_url)
+    engine = create_registry_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO institutes (case_id, organisation, district, direction, level, stage,"
+                " designated_at, workflow_id, last_event_seq, updated_at) VALUES ('c1',"
+                " '天津设计院', 'heping', 'aerospace', 'municipal', 'designated', :at,"
+                " 'institute-c1', 3, :at)"
+            ),
+            {"at": WHEN},
+        )
+
+    migrate(database_url)
+
+    assert current_revision(database_url) == HEAD
+    assert [i.case_id for i in registry_read.current_registry(engine)] == ["c1"]
+    store = AccountStore(engine)
+    token = store.ensure_first_admin()
+    assert token is not None and store.authenticate(token) == store.get("admin")
+    assert store.get("admin").role is AccountRole.ADMIN
+    engine.dispose()
+
+
+def test_accounts_can_be_migrated_away_and_back(database_url: str) -> None:
+    migrate(database_url)
+    migrate_down(database_url, "0005")
+    assert current_revision(database_url) == "0005"
+    assert not {"accounts", "account_tokens", "account_events"} & tables(database_url)
+    migrate(database_url)
+    assert current_revision(database_url) == HEAD
+
+
+def migrate_down(url: str, revision: str) -> None:
+    from alembic import command
+
+    from activities.db import alembic_config
+
+    engine = create_registry_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config(url)
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
