@@ -4,10 +4,12 @@ Each command group lives in its own module of this package: a module with severa
 is a ``typer.Typer`` added with ``app.add_typer`` (``idri survey add|import``); a module of
 top-level commands adds them with ``register(app)`` (``idri status``, ``idri report``).
 
-The command modules import only Typer, ``models`` and ``idri.cli._common`` when they load; the
-Temporal SDK and the workflow module, the database, openpyxl and Rich are imported inside the
-commands that use them: ``idri --help`` and ``idri calendar ...`` load none of them, and
-``idri status`` only the SDK and the workflow module.
+Case commands, views and accounts are clients of the idri API (``idri.cli._api``, over HTTP
+with the signed-in account's token); administration (``idri up``, ``schedules``, ``simulate``,
+``report``) talks to Temporal itself. The command modules import only Typer, ``models`` and
+``idri.cli._common`` when they load; the Temporal SDK, the database, openpyxl and Rich are
+imported inside the commands that use them: ``idri status`` loads neither Temporal nor the
+database.
 """
 
 from __future__ import annotations
@@ -17,13 +19,24 @@ import sys
 
 import typer
 
-from idri.cli import actions, calendar, ended, report, schedules, simulate, survey, up, views
+from idri.cli import (
+    actions,
+    calendar,
+    ended,
+    report,
+    schedules,
+    simulate,
+    survey,
+    up,
+    users,
+    views,
+)
 
 HELP = """Tianjin's industrial design research institutes (工业设计研究院): one case per candidate, from survey to designation and the evaluations after it.
 
-Every action carries the operator's identity: --as NAME (or IDRI_ACTOR), --role, and --district for district officers. Districts and directions are accepted as code, Chinese or English name.
+Who acts is the signed-in account: `idri login NAME` keeps a token, or set IDRI_TOKEN; on the machine running `idri up`, its first admin's token is used when no other is given. The API is found at IDRI_API_URL, else the address `idri up` wrote in the data directory. Districts and directions are accepted as code, Chinese or English name.
 
-Exit status: 0 done; 1 refused, with the reason on stderr; 2 wrong usage; 3 Temporal not reachable."""
+Exit status: 0 done; 1 refused, with the reason on stderr; 2 wrong usage; 3 the API (or Temporal) not reachable."""
 
 EPILOG = (
     "A case, step by step: survey add → plan submit → recommend → review assign → review submit "
@@ -50,6 +63,7 @@ app.add_typer(schedules.app, rich_help_panel=schedules.HELP_PANEL)
 app.add_typer(ended.app, rich_help_panel=ended.HELP_PANEL)
 report.register(app)
 simulate.register(app)
+users.register(app)
 
 
 def build_app() -> typer.Typer:

@@ -1,23 +1,21 @@
-"""What every idri command shares: the operator's identity, output, the Temporal connection and
-turning failures into one line on stderr.
+"""What every idri command shares: output, turning failures into one line on stderr, the
+refusal of the old identity flags, and the Temporal connection of the administration commands.
 
-``idri --help`` and ``idri calendar ...`` need no Temporal SDK, so everything from ``temporalio``
-and the workflow module is imported inside the functions that talk to the server. Queries and
-updates name their ``InstituteWorkflow`` method (``handle.query(InstituteWorkflow.status)``).
+Case commands reach cases through the API (``idri.cli._api``) and never load Temporal; the
+administration commands (``idri up``, ``schedules``, ``simulate``, ``report``) connect to it
+here, importing everything from ``temporalio`` and the workflow module inside the functions
+that talk to the server. Queries and updates name their ``InstituteWorkflow`` method.
 
 Exit status: 0 done; 1 refused or invalid (the reason is on stderr, one line); 2 wrong usage
-(Typer's own message); 3 Temporal unreachable or no answer in time.
+(Typer's own message, or a retired flag); 3 the API or Temporal unreachable, or no answer in
+time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import getpass
 import json
 import re
-import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -26,6 +24,7 @@ import typer
 
 from models.case import Actor, Role
 from models.catalog import DISTRICTS, UnknownEntry
+from models.jsondata import jsonable
 from models.limits import printable
 from models.time import CST
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
 ANSWER_TIMEOUT_SECONDS = 30.0
@@ -97,7 +97,47 @@ def settings() -> Settings:
         fail(f"invalid settings: {problems}")
 
 
-# --- The operator ---------------------------------------------------------------------------------
+# --- Identity ------------------------------------------------------------------------------------
+
+IDENTITY_MOVED = (
+    "--as, --role and --district no longer choose who acts: identity now comes from the "
+    "signed-in account (`idri login NAME`, or IDRI_TOKEN set to an API token)"
+)
+
+
+def _refuse_identity(value: str | None) -> None:
+    if value is not None:
+        typer.echo(f"error: {IDENTITY_MOVED}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+
+IdentityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        "--role",
+        "--district",
+        hidden=True,
+        callback=_refuse_identity,
+        help="Refused: identity comes from the signed-in account.",
+    ),
+]
+"""The operator flags of old, on a case command: given, refused with :data:`IDENTITY_MOVED`."""
+AsRoleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        "--role",
+        hidden=True,
+        callback=_refuse_identity,
+        help="Refused: identity comes from the signed-in account.",
+    ),
+]
+"""As :data:`IdentityOption`, for a command whose ``--district`` is data (``survey add``)."""
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (ISO dates) instead of text.")]
+
+
+# --- An administrator's name (commands that act on Temporal directly: ``idri ended``) ------------
 
 
 class OperatorRole(str, Enum):
@@ -114,51 +154,31 @@ AsOption = Annotated[
     typer.Option(
         "--as",
         envvar="IDRI_ACTOR",
-        help="Who is acting, written into the case's history (default: IDRI_ACTOR, else your login name).",
+        help="Who is acting, written into the case's history (default: IDRI_ACTOR, else your "
+        "login name). Administration only: case commands act as the signed-in account.",
         rich_help_panel="Operator",
         show_default=False,
     ),
 ]
-RoleOption = Annotated[
-    OperatorRole,
-    typer.Option("--role", envvar="IDRI_ROLE", help="Your role.", rich_help_panel="Operator"),
-]
-DistrictOption = Annotated[
-    str | None,
-    typer.Option(
-        "--district",
-        envvar="IDRI_DISTRICT",
-        help="The district you serve (district officers; code, Chinese or English name).",
-        rich_help_panel="Operator",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (ISO dates) instead of text.")]
 
 
-def operator(
-    name: str | None, role: OperatorRole, district: str | None, *, per_case_district: bool = False
-) -> Actor:
-    """The :class:`Actor` of this invocation: ``--as``, else ``IDRI_ACTOR``, else the login.
-
-    A district officer names the district served, unless ``per_case_district`` (a survey
-    sheet, where each row's district is the officer's).
-    """
+def operator(name: str | None, role: OperatorRole, district: str | None) -> Actor:
+    """The :class:`Actor` of an administration command that holds Temporal's own credentials:
+    ``--as``, else ``IDRI_ACTOR``, else the login. Case commands never build one: the API
+    builds the actor from the signed-in account."""
     if not name:
         configured = settings()
         name = configured.actor if "actor" in configured.model_fields_set else _login()
     name = name.strip()
     if not name:
         fail("every action needs the operator's identity: pass --as NAME or set IDRI_ACTOR")
-    district_code = None
-    if district:
-        district_code = resolve_district(district)
-    if role is OperatorRole.district_officer and district_code is None and not per_case_district:
-        fail("a district officer acts for a district: pass --district (or set IDRI_DISTRICT)")
+    district_code = resolve_district(district) if district else None
     return Actor(name=name, role=Role(role.value), district=district_code)
 
 
 def _login() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -193,24 +213,7 @@ def console() -> Console:
         def render_str(self, text: str, **options: Any) -> Text:
             return super().render_str(shown(text), **options)
 
-    return DataConsole(highlight=False, soft_wrap=True)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: dataclasses as objects, enums as their values, times in ISO form (CST)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return value
+    return DataConsole(highlight=False, emoji=False, soft_wrap=True)
 
 
 def print_json(value: Any) -> None:
@@ -224,25 +227,45 @@ def print_json(value: Any) -> None:
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def iso(moment: datetime | None) -> str:
-    """An aware moment in ISO form, in Beijing time (``2025-06-03T10:00:00+08:00``)."""
+def iso(moment: datetime | str | None) -> str:
+    """A moment in ISO form, in Beijing time (``2025-06-03T10:00:00+08:00``); a moment may be
+    given as the API's ISO text. Text that is no moment is shown as it is."""
+    if isinstance(moment, str):
+        parsed = _parse_moment(moment)
+        if parsed is None:
+            return moment
+        moment = parsed
     if moment is None:
         return ""
     return moment.astimezone(CST).isoformat(timespec="seconds")
 
 
-def day(moment: datetime | None) -> str:
+def day(moment: datetime | str | None) -> str:
     """The Beijing date of a moment, ISO (``2025-06-03``)."""
+    if isinstance(moment, str):
+        parsed = _parse_moment(moment)
+        if parsed is None:
+            return moment
+        moment = parsed
     return moment.astimezone(CST).date().isoformat() if moment else ""
 
 
-def allowed_text(status: CaseStatus) -> str:
-    """The actions a case allows now, or why there are none."""
-    if status.allowed_actions:
-        return ", ".join(status.allowed_actions)
-    if status.stage.terminal:
-        return "nothing (the case is closed)"
-    return "nothing until the next deadline"
+def _parse_moment(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=CST)
+
+
+def literal(value: object) -> str:
+    """Data to put in a Rich markup string: terminal-safe (:func:`shown`) and with its square
+    brackets escaped, so that an organisation named ``[bold red]x[/]`` prints as it is named."""
+    from rich.markup import escape
+
+    return escape(shown("" if value is None else str(value)))
 
 
 def parse_date(text: str, what: str) -> date:
@@ -264,6 +287,8 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         client = await connect_client(settings())
         return await work(client)
 
+    import asyncio
+
     from idri.codec import DecryptionError
 
     try:
@@ -275,16 +300,6 @@ def run(work: Callable[[Client], Awaitable[T]]) -> T:
         fail(str(error))
 
 
-def read_case(case_id: str, query: Callable[[InstituteWorkflow], T]) -> T:
-    """The answer of case ``case_id`` to ``query``, a query method of the workflow
-    (``InstituteWorkflow.status``), with :func:`run`'s and :func:`answer`'s failures."""
-
-    async def ask(client: Client) -> T:
-        return await answer(client, case_id, case_handle(client, case_id).query(query))
-
-    return run(ask)
-
-
 async def connect_client(configured: Settings) -> Client:
     """Connect to Temporal, explaining why it failed."""
     from idri.client import connect, connect_config
@@ -292,6 +307,8 @@ async def connect_client(configured: Settings) -> Client:
 
     address = connect_config(configured).get("target_host", configured.temporal_address)
     try:
+        import asyncio
+
         return await asyncio.wait_for(connect(configured), CONNECT_TIMEOUT_SECONDS)
     except EncryptionConfigError as error:
         raise CliError(str(error)) from None
@@ -308,6 +325,11 @@ async def connect_client(configured: Settings) -> Client:
             "or point TEMPORAL_ADDRESS at your server",
             EXIT_UNAVAILABLE,
         ) from None
+
+
+# The case helpers below are the CLI's Temporal client of before the API; no command uses them
+# now (the service has its own, ``idri.service.temporal``). Kept while tests outside the CLI
+# (tests/test_encryption_enforced.py) still import them.
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
@@ -346,6 +368,8 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
 
 async def _in_time(case_id: str, call: Awaitable[T]) -> T:
     try:
+        import asyncio
+
         return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
     except TimeoutError:
         raise CliError(
@@ -392,29 +416,3 @@ async def _missing_or_closed(client: Client, case_id: str) -> str:
         return f"case {case_id} cannot be reached: {error.message}"
     stage = description.typed_search_attributes.get(STAGE) or "closed"
     return f"case {case_id} is closed (stage '{stage}') and takes no more actions"
-
-
-def gather_limited(
-    jobs: Sequence[Callable[[], Awaitable[T]]], *, limit: int, on_done: Callable[[], None]
-) -> Awaitable[list[T | BaseException]]:
-    """Run ``jobs`` with at most ``limit`` at a time; results (or errors) in the jobs' order."""
-
-    async def all_jobs() -> list[T | BaseException]:
-        semaphore = asyncio.Semaphore(limit)
-
-        async def one(job: Callable[[], Awaitable[T]]) -> T | BaseException:
-            async with semaphore:
-                try:
-                    return await job()
-                except Exception as error:
-                    return error
-                finally:
-                    on_done()
-
-        return list(await asyncio.gather(*(one(j) for j in jobs)))
-
-    return all_jobs()
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

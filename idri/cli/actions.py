@@ -1,8 +1,9 @@
-"""The operator actions on a case: each command sends one workflow update (two or more for
-``review assign`` with several experts) and prints the case's new stage.
+"""The operator actions on a case: each command sends one request to the API
+(``POST /api/cases/{id}/...``, ``docs/api.md``) and prints the case's new stage.
 
-The workflow's validators decide; this module only gathers the input. A refused action leaves
-the case as it was and prints the workflow's reason on stderr (exit status 1).
+Who acts is the signed-in account (the API builds the actor from its token); the workflow's
+validators decide. This module only gathers the input. A refused action leaves the case as it
+was and prints the reason on stderr (exit status 1).
 """
 
 from __future__ import annotations
@@ -10,56 +11,14 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import Annotated, Any
 
 import typer
 
-from idri.cli._common import (
-    AsOption,
-    DistrictOption,
-    JsonOption,
-    OperatorRole,
-    RoleOption,
-    allowed_text,
-    answer,
-    case_handle,
-    console,
-    fail,
-    iso,
-    normalise_case_id,
-    operator,
-    parse_date,
-    print_json,
-    run,
-)
-from models.case import (
-    Decision,
-    EvaluationOpening,
-    EvaluationRecord,
-    EvaluationResult,
-    ExpertAssignment,
-    ExpertReview,
-    NationalOutcome,
-    Objection,
-    ObjectionResolution,
-    Outcome,
-    PlanSubmission,
-    Recommendation,
-    RectificationReport,
-    SiteInspection,
-    Withdrawal,
-)
-from models.limits import mailbox_problem
-
-if TYPE_CHECKING:
-    from temporalio.client import Client
-    from temporalio.workflow import UpdateMethodMultiParam
-
-    from models.case import CaseStatus
-    from workflows.institute import InstituteWorkflow
-
-    Update: TypeAlias = UpdateMethodMultiParam[[InstituteWorkflow, Any], CaseStatus]
-    """An update of the workflow, by method reference: ``InstituteWorkflow.decide``."""
+from idri.cli._api import call, case_path
+from idri.cli._common import EXIT_USAGE, IdentityOption, JsonOption, parse_date, print_json
+from idri.cli._render import show_result
+from models.case import EvaluationResult, Outcome
 
 HELP_PANEL = "Cases"
 
@@ -68,45 +27,13 @@ CaseArg = Annotated[
 ]
 
 
-def act(case: str, update: Update, payload: Any, *, done: str, json_: bool) -> None:
-    """Send one update to ``case`` and print the result."""
-    act_all(case, [(update, payload)], done=done, json_=json_)
-
-
-def act_all(case: str, updates: list[tuple[Update, Any]], *, done: str, json_: bool) -> None:
-    """Send updates in order, stopping at the first refusal (earlier ones stay applied)."""
-    case_id = normalise_case_id(case)
-
-    async def work(client: Client) -> CaseStatus:
-        handle = case_handle(client, case_id)
-        status = None
-        for update, payload in updates:
-            status = await answer(client, case_id, handle.execute_update(update, payload))
-        assert status is not None
-        return status
-
-    status = run(work)
+def act(case: str, action: str, body: dict[str, Any], *, done: str, json_: bool) -> None:
+    """Send one action to ``case`` (``POST /api/cases/{case}/{action}``) and print the result."""
+    status = call("POST", case_path(case, action), body)
     if json_:
         print_json(status)
     else:
         show_result(status, done)
-
-
-def show_result(status: CaseStatus, done: str) -> None:
-    out = console()
-    out.print(
-        f"[green]✓[/] {done}: case [bold]{status.case_id}[/] is in stage '{status.stage.value}'"
-    )
-    if status.notice and status.stage.value in ("public_notice", "investigating"):
-        out.print(
-            f"  public notice {iso(status.notice.start)} … {iso(status.notice.end)}; "
-            f"open objections: {status.open_objections}"
-        )
-    if status.deadline:
-        out.print(f"  next deadline: {status.deadline.description}, {iso(status.deadline.at)}")
-    for warning in status.warnings:
-        out.print(f"  [yellow]warning:[/] {warning}")
-    out.print(f"  allowed now: {allowed_text(status)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -132,24 +59,20 @@ def plan_submit(
             "--file", exists=True, dir_okay=False, readable=True, help="The plan document."
         ),
     ],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
-    from workflows.institute import InstituteWorkflow
-
     digest = hashlib.sha256()
     with file.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
-    payload = PlanSubmission(operator(as_, role, district), file.name, digest.hexdigest())
+    sha256 = digest.hexdigest()
     act(
         case,
-        InstituteWorkflow.submit_plan,
-        payload,
-        done=f"plan {file.name} recorded (SHA-256 {payload.sha256})",
+        "plan",
+        {"file_name": file.name, "sha256": sha256},
+        done=f"plan {file.name} recorded (SHA-256 {sha256})",
         json_=json_,
     )
 
@@ -162,77 +85,79 @@ def recommend(
     national: Annotated[
         bool, typer.Option("--national", help="Flag the ambition to compete for national level.")
     ] = False,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """The district recommends the candidate to the municipal bureau (by 30 April)."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = Recommendation(operator(as_, role, district), opinion, national_ambition=national)
-    act(case, InstituteWorkflow.recommend, payload, done="recommended", json_=json_)
+    act(
+        case,
+        "recommend",
+        {"opinion": opinion, "national": national},
+        done="recommended",
+        json_=json_,
+    )
 
 
 # --- Expert review, site inspection, decision ----------------------------------------------------
 
 review = typer.Typer(name="review", help="Expert review (专家评审).", no_args_is_help=True)
 
+EXPERTS_ARE_ACCOUNTS = (
+    "--org and --email are gone: an expert's organisation and e-mail come from the expert's "
+    "account (`idri user add NAME --role expert --org ORG --email E`)"
+)
+
+
+def _refuse_expert_details(value: list[str] | None) -> None:
+    if value:
+        typer.echo(f"error: {EXPERTS_ARE_ACCOUNTS}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
 
 @review.command("assign")
 def review_assign(
     case: CaseArg,
     expert: Annotated[
-        list[str], typer.Option("--expert", help="The expert's name; repeatable, with --org each.")
+        list[str],
+        typer.Option("--expert", help="An expert's account name; repeatable."),
     ],
-    org: Annotated[list[str], typer.Option("--org", help="The expert's own organisation.")],
-    email: Annotated[
-        list[str] | None, typer.Option("--email", help="The expert's e-mail (one per --expert).")
+    retired: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org", "--email", hidden=True, callback=_refuse_expert_details, help="Refused."
+        ),
     ] = None,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
-    """Assign one or more experts (an expert from the applicant's organisation is refused)."""
-    from workflows.institute import InstituteWorkflow
-
-    emails: list[str | None] = list(email or []) or [None] * len(expert)
-    if len(org) != len(expert) or len(emails) != len(expert):
-        fail(
-            f"give each --expert its --org (and --email, if any): {len(expert)} expert(s), "
-            f"{len(org)} --org, {len(email or [])} --email"
-        )
-    # Checked here too, before any expert is assigned: one bad address among several experts
-    # would otherwise leave the first ones assigned and the rest not.
-    for name, address in zip(expert, emails, strict=True):
-        problem = mailbox_problem(address, f"expert {name}'s")
-        if problem is not None:
-            fail(f"nothing assigned: {problem}")
-    actor = operator(as_, role, district)
-    updates: list[tuple[Update, Any]] = [
-        (InstituteWorkflow.assign_expert, ExpertAssignment(actor, name, organisation, address))
-        for name, organisation, address in zip(expert, org, emails, strict=True)
-    ]
-    act_all(case, updates, done=f"assigned {', '.join(expert)}", json_=json_)
+    """Assign one or more expert accounts (an expert of the applicant's organisation is
+    refused: conflict of interest)."""
+    act(case, "experts", {"experts": expert}, done=f"assigned {', '.join(expert)}", json_=json_)
 
 
 @review.command("submit")
 def review_submit(
     case: CaseArg,
-    expert: Annotated[str, typer.Option("--expert", help="The reviewing expert.")],
     score: Annotated[float, typer.Option("--score", help="Score from 0 to 100.")],
     opinion: Annotated[str, typer.Option("--opinion", help="The expert's opinion.")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
+    expert: Annotated[
+        str | None,
+        typer.Option(
+            "--expert",
+            help="A bureau officer entering a review received on paper: the assigned expert "
+            "it is from. An expert submits their own review without it.",
+            show_default=False,
+        ),
+    ] = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record an assigned expert's score and opinion."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = ExpertReview(operator(as_, role, district), expert, score, opinion)
-    act(case, InstituteWorkflow.submit_review, payload, done=f"review by {expert}", json_=json_)
+    body: dict[str, Any] = {"score": score, "opinion": opinion}
+    if expert is not None:
+        body["expert"] = expert
+    done = f"review by {expert}" if expert else "review recorded"
+    act(case, "reviews", body, done=done, json_=json_)
 
 
 class InspectionResult(str, Enum):
@@ -244,19 +169,14 @@ def inspect(
     case: CaseArg,
     result: Annotated[InspectionResult, typer.Option("--result", help="pass or fail.")],
     note: Annotated[str, typer.Option("--note", help="What the inspectors found.")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record the site inspection (现场考查)."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = SiteInspection(operator(as_, role, district), result is InspectionResult.passed, note)
     act(
         case,
-        InstituteWorkflow.record_inspection,
-        payload,
+        "inspection",
+        {"passed": result is InspectionResult.passed, "note": note},
         done=f"site inspection {result.value}",
         json_=json_,
     )
@@ -266,16 +186,17 @@ def decide(
     case: CaseArg,
     outcome: Annotated[Outcome, typer.Option("--outcome", help="approve, defer or reject.")],
     reason: Annotated[str, typer.Option("--reason", help="The comprehensive evaluation.")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """The bureau's comprehensive evaluation: approve (public notice), defer or reject."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = Decision(operator(as_, role, district), outcome, reason)
-    act(case, InstituteWorkflow.decide, payload, done=f"decision: {outcome.value}", json_=json_)
+    act(
+        case,
+        "decision",
+        {"outcome": outcome.value, "reason": reason},
+        done=f"decision: {outcome.value}",
+        json_=json_,
+    )
 
 
 # --- Public notice and objections ----------------------------------------------------------------
@@ -285,19 +206,14 @@ def object_(
     case: CaseArg,
     by: Annotated[str, typer.Option("--by", help="Who objects.")],
     reason: Annotated[str, typer.Option("--reason", help="The objection (异议).")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record an objection received during the public notice."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = Objection(operator(as_, role, district), by, reason)
     act(
         case,
-        InstituteWorkflow.lodge_objection,
-        payload,
+        "objections",
+        {"by": by, "reason": reason},
         done=f"objection by {by} recorded",
         json_=json_,
     )
@@ -322,19 +238,15 @@ def objection_resolve(
         int | None,
         typer.Option("--objection", help="Which objection (default: the oldest open one)."),
     ] = None,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Resolve an objection after investigating it."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = ObjectionResolution(operator(as_, role, district), upheld, reason, number)
+    body: dict[str, Any] = {"upheld": upheld, "reason": reason}
+    if number is not None:
+        body["objection"] = number
     verdict = "upheld" if upheld else "dismissed"
-    act(
-        case, InstituteWorkflow.resolve_objection, payload, done=f"objection {verdict}", json_=json_
-    )
+    act(case, "objections/resolve", body, done=f"objection {verdict}", json_=json_)
 
 
 # --- Tracking evaluation, rectification, national level -----------------------------------------
@@ -348,16 +260,11 @@ evaluate = typer.Typer(
 def evaluate_open(
     case: CaseArg,
     note: Annotated[str, typer.Option("--note", help="A note for the history.")] = "",
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Open the tracking evaluation (possible in the window before it is due)."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = EvaluationOpening(operator(as_, role, district), note)
-    act(case, InstituteWorkflow.open_evaluation, payload, done="evaluation opened", json_=json_)
+    act(case, "evaluation/open", {"note": note}, done="evaluation opened", json_=json_)
 
 
 @evaluate.command("record")
@@ -372,25 +279,14 @@ def evaluate_record(
         str | None,
         typer.Option("--deadline", help="Rectification deadline, ISO date (with rectify)."),
     ] = None,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record the evaluation's result."""
-    from workflows.institute import InstituteWorkflow
-
-    due = parse_date(deadline, "--deadline") if deadline else None
-    payload = EvaluationRecord(
-        operator(as_, role, district), result, note, due.isoformat() if due else None
-    )
-    act(
-        case,
-        InstituteWorkflow.record_evaluation,
-        payload,
-        done=f"evaluation: {result.value}",
-        json_=json_,
-    )
+    body: dict[str, Any] = {"result": result.value, "note": note}
+    if deadline:
+        body["deadline"] = parse_date(deadline, "--deadline").isoformat()
+    act(case, "evaluation", body, done=f"evaluation: {result.value}", json_=json_)
 
 
 rectify = typer.Typer(name="rectify", help="Rectification (整改).", no_args_is_help=True)
@@ -400,22 +296,11 @@ rectify = typer.Typer(name="rectify", help="Rectification (整改).", no_args_is
 def rectify_done(
     case: CaseArg,
     report: Annotated[str, typer.Option("--report", help="What was rectified.")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Report the rectification complete; the case returns to evaluation."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = RectificationReport(operator(as_, role, district), report)
-    act(
-        case,
-        InstituteWorkflow.complete_rectification,
-        payload,
-        done="rectification reported",
-        json_=json_,
-    )
+    act(case, "rectification", {"report": report}, done="rectification reported", json_=json_)
 
 
 class NationalResult(str, Enum):
@@ -429,21 +314,14 @@ def national(
         NationalResult, typer.Option("--result", help="MIIT's decision: designated or not.")
     ],
     note: Annotated[str, typer.Option("--note", help="A note (e.g. MIIT's notice).")] = "",
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Record MIIT's national-level decision."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = NationalOutcome(
-        operator(as_, role, district), result is NationalResult.designated, note
-    )
     act(
         case,
-        InstituteWorkflow.record_national_outcome,
-        payload,
+        "national",
+        {"designated": result is NationalResult.designated, "note": note},
         done=f"national level: {result.value}",
         json_=json_,
     )
@@ -452,13 +330,8 @@ def national(
 def withdraw(
     case: CaseArg,
     reason: Annotated[str, typer.Option("--reason", help="Why the candidate withdraws.")],
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Withdraw the candidate (before designation)."""
-    from workflows.institute import InstituteWorkflow
-
-    payload = Withdrawal(operator(as_, role, district), reason)
-    act(case, InstituteWorkflow.withdraw, payload, done="withdrawn", json_=json_)
+    act(case, "withdrawal", {"reason": reason}, done="withdrawn", json_=json_)

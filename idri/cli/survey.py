@@ -1,56 +1,41 @@
-"""``idri survey add|import``: record candidates (调研发动), each one starting its case.
+"""``idri survey add|import``: record candidates (调研发动), each one starting its case through
+the API (``POST /api/cases``, ``docs/api.md``).
 
-One organisation, one case. The case id is derived from the district and the organisation's
-name (``<district>-<8 hex digits of SHA-256 of the folded name>``, e.g. ``binhai-3f9a1c2e``),
-and the case is started with the workflow id reuse policy ``REJECT_DUPLICATE``: Temporal itself
-refuses a second workflow with that id, open or closed, so a sheet imported twice, two officers
-typing the same candidate, or an import retried after a crash can never start a case twice.
-Visibility was the other option, but it is eventually consistent and cannot stop a race.
+One organisation, one case: the API derives the case id from the district and the organisation's
+name (``models.candidates.case_id_for``) and refuses a second case with it (409), so a sheet
+imported twice, two officers typing the same candidate, or an import retried after a crash can
+never start a case twice. A re-application after ``rejected`` or ``deferred`` names the earlier
+case with ``--previous`` and gets the next id of that organisation (``binhai-3f9a1c2e-2``).
 
-A re-application after ``rejected`` or ``deferred`` names the earlier case with ``--previous``
-and gets the next id of that organisation (``binhai-3f9a1c2e-2``), linked to the earlier one.
+A survey sheet is read and checked here, row by row, before anything is sent; then each valid
+row is one request, at most :data:`IMPORT_CONCURRENCY` at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
+from idri.cli._api import ApiError, call, case_path, request
 from idri.cli._common import (
-    AsOption,
-    CliError,
-    DistrictOption,
+    AsRoleOption,
+    IdentityOption,
     JsonOption,
-    OperatorRole,
-    RoleOption,
-    case_handle,
     console,
     fail,
-    gather_limited,
+    literal,
     normalise_case_id,
-    operator,
     print_json,
-    run,
-    settings,
+    shown,
     warn,
 )
-from idri.cli._sheet import (
-    Candidate,
-    SheetError,
-    read_sheet,
-)
-from models.candidates import candidate_problems, case_id_for, next_case_id, organisation_key
-from models.case import Actor, Contact, Role, SurveyRecord
+from idri.cli._sheet import Candidate, SheetError, read_sheet
+from models.candidates import candidate_problems, case_id_for
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
-
-if TYPE_CHECKING:
-    from temporalio.client import Client
-
-    from idri.settings import Settings
 
 HELP_PANEL = "Cases"
 app = typer.Typer(
@@ -62,100 +47,10 @@ app = typer.Typer(
 IMPORT_CONCURRENCY = 8
 
 
-class CaseExists(CliError):
-    def __init__(self, case_id: str, organisation: str, stage: str) -> None:
-        super().__init__(
-            f"{organisation} already has case {case_id} (stage '{stage}'); "
-            + (
-                f"to apply again in a later round pass --previous {case_id}"
-                if stage in ("rejected", "deferred", "lapsed", "withdrawn")
-                else f"see `idri status {case_id}`"
-            )
-        )
-        self.case_id = case_id
-        self.stage = stage
-
-
-@dataclass
-class Started:
-    case_id: str
-    organisation: str
-
-
-async def start_case(client: Client, configured: Settings, survey: SurveyRecord) -> Started:
-    """Start the case of ``survey``; :class:`CaseExists` when its id was ever used, and
-    :class:`CliError` when its actor may not record this candidate (nothing is started)."""
-    from temporalio.common import (
-        SearchAttributePair,
-        TypedSearchAttributes,
-        WorkflowIDConflictPolicy,
-        WorkflowIDReusePolicy,
-    )
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from models import permissions, search
-    from models.case import InstituteInput
-    from workflows.institute import InstituteWorkflow, workflow_id
-
-    denied = permissions.survey_refusal(survey)
-    if denied:
-        raise CliError(f"permission denied: {denied}; case {survey.case_id} not started")
-    district, direction = DISTRICTS.get(survey.district), DIRECTIONS.get(survey.direction)
-    details = [
-        f"**Organisation:** {survey.organisation}",
-        f"**District:** {district.label}",
-        f"**Direction:** {direction.label}",
-        f"**Case:** `{survey.case_id}`",
-    ]
-    if survey.previous_case_id:
-        details.append(f"**Re-application of:** `{survey.previous_case_id}`")
-    try:
-        await client.start_workflow(
-            InstituteWorkflow.run,
-            InstituteInput(survey),
-            id=workflow_id(survey.case_id),
-            task_queue=configured.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            # No personal data here: search attributes are not encrypted; the memo and the
-            # summary carry only the organisation and codes (see models/search.py).
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(search.STAGE, "surveyed"),
-                    SearchAttributePair(search.DISTRICT, survey.district),
-                    SearchAttributePair(search.DIRECTION, survey.direction),
-                ]
-            ),
-            memo={"organisation": survey.organisation},
-            static_summary=f"{survey.organisation} · {district.zh}",
-            static_details="\n\n".join(details),
-        )
-    except WorkflowAlreadyStartedError:
-        stage = await _stage_of(client, survey.case_id)
-        raise CaseExists(survey.case_id, survey.organisation, stage) from None
-    return Started(survey.case_id, survey.organisation)
-
-
-async def _stage_of(client: Client, case_id: str) -> str:
-    from models.search import STAGE
-
-    description = await case_handle(client, case_id).describe()
-    return description.typed_search_attributes.get(STAGE) or "unknown"
-
-
-async def _duplicate_construction(client: Client, district: str, direction: str) -> list[str]:
-    """Institutes already designated in this district and direction (错位发展, DOMAIN.md)."""
-    from models.search import DIRECTION, DISTRICT, STAGE
-
-    stages = "', '".join(("designated", "under_evaluation", "rectifying", "national_review"))
-    query = (
-        f"{DISTRICT.name} = '{district}' AND {DIRECTION.name} = '{direction}' "
-        f"AND {STAGE.name} IN ('{stages}') AND ExecutionStatus != 'ContinuedAsNew'"
-    )
-    found = []
-    async for execution in client.list_workflows(query, limit=5):
-        found.append(execution.id.removeprefix("institute-"))
-    return found
+def _contact(name: str | None, email: str | None, phone: str | None) -> dict[str, Any] | None:
+    if not (name or email or phone):
+        return None
+    return {"name": (name or "").strip(), "email": email or None, "phone": phone or None}
 
 
 # --- idri survey add -----------------------------------------------------------------------------
@@ -197,9 +92,8 @@ def add(
             "--previous", help="The earlier case of a re-application (after a rejection)."
         ),
     ] = None,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
     json_: JsonOption = False,
+    identity: AsRoleOption = None,
 ) -> None:
     """Record one candidate and start its case; prints the case id."""
     try:
@@ -217,89 +111,31 @@ def add(
     )
     if problems:
         fail(f"no case started: {'; '.join(problems)}")
-    actor = operator(as_, role, district_code if role is OperatorRole.district_officer else None)
-    configured = settings()
-
-    async def work(client: Client) -> tuple[Started, list[str]]:
-        case_id = case_id_for(district_code, organisation)
-        previous_id = None
-        if previous:
-            previous_id = normalise_case_id(previous)
-            await _check_previous(client, previous_id, district_code, organisation)
-            case_id = next_case_id(previous_id)
-        survey = SurveyRecord(
-            case_id=case_id,
-            organisation=organisation,
-            district=district_code,
-            direction=direction_code,
-            actor=actor,
-            contact=_contact(contact_name, contact, phone),
-            qualifications=[q.strip() for q in qualification or [] if q.strip()],
-            willing=willing,
-            previous_case_id=previous_id,
-        )
-        existing = await _duplicate_construction(client, district_code, direction_code)
-        return await start_case(client, configured, survey), existing
-
-    started, existing = run(work)
-    warnings = []
-    if existing:
-        warnings.append(
-            f"{DISTRICTS.get(district_code).zh} already has an institute in "
-            f"{DIRECTIONS.get(direction_code).zh} ({', '.join(existing)}): the plan asks to "
-            "avoid duplicate construction (错位发展), so the reviewing officer should weigh this"
-        )
+    body = {
+        "organisation": organisation,
+        "district": district_code,
+        "direction": direction_code,
+        "contact": _contact(contact_name, contact, phone),
+        "qualifications": [q.strip() for q in qualification or [] if q.strip()],
+        "willing": willing,
+        "previous_case_id": normalise_case_id(previous) if previous else None,
+    }
+    started = call("POST", "/api/cases", body)
     if json_:
         print_json(
             {
-                "case_id": started.case_id,
-                "workflow_id": f"institute-{started.case_id}",
-                "warnings": warnings,
+                "case_id": started["case_id"],
+                "workflow_id": started["workflow_id"],
+                "warnings": started.get("warnings") or [],
             }
         )
         return
-    for warning in warnings:
+    for warning in started.get("warnings") or []:
         warn(warning)
     out = console()
-    out.print(f"[green]✓[/] case [bold]{started.case_id}[/] started for {organisation}")
-    out.print(f"  next: idri plan submit {started.case_id} --file PLAN.pdf")
-
-
-def _contact(name: str | None, email: str | None, phone: str | None) -> Contact | None:
-    if not (name or email or phone):
-        return None
-    return Contact(name=(name or "").strip(), email=email or None, phone=phone or None)
-
-
-async def _check_previous(client: Client, previous: str, district: str, organisation: str) -> None:
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from models.case import TERMINAL_STAGES
-    from models.search import DISTRICT, STAGE
-
-    try:
-        description = await case_handle(client, previous).describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"there is no case {previous!r} to re-apply after") from None
-        raise
-    # The stage, not the execution status: a closed case's workflow may still be delivering
-    # its last mails for a while.
-    stage = description.typed_search_attributes.get(STAGE) or "unknown"
-    if stage not in {s.value for s in TERMINAL_STAGES}:
-        raise CliError(
-            f"case {previous} is still open (stage '{stage}'): a re-application follows a "
-            "closed case (rejected or deferred)"
-        )
-    earlier = await description.memo_value("organisation", default="")
-    if description.typed_search_attributes.get(DISTRICT) != district or (
-        organisation_key(str(earlier)) != organisation_key(organisation)
-    ):
-        raise CliError(
-            f"case {previous} is not a case of {organisation} in this district "
-            f"(it is {earlier or 'another organisation'}); a re-application names its own "
-            "earlier case"
-        )
+    case_id = literal(started["case_id"])
+    out.print(f"[green]✓[/] case [bold]{case_id}[/] started for {literal(organisation)}")
+    out.print(f"  next: idri plan submit {case_id} --file PLAN.pdf")
 
 
 # --- idri survey import --------------------------------------------------------------------------
@@ -323,10 +159,8 @@ def import_(
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="XLSX: the worksheet (default: the first).")
     ] = None,
-    as_: AsOption = None,
-    role: RoleOption = OperatorRole.bureau_officer,
-    district: DistrictOption = None,
     json_: JsonOption = False,
+    identity: IdentityOption = None,
 ) -> None:
     """Import a district's survey sheet: every row is checked first; nothing is imported while a
     row is invalid (unless --skip-invalid). Organisations that already have a case are skipped,
@@ -339,7 +173,7 @@ def import_(
         warn(f"column {column!r} is not used")
     problems = [f"{file.name} {parsed.unit} {p.line}: {p.reason}" for p in parsed.problems]
     for problem in problems:
-        typer.echo(problem, err=True)
+        typer.echo(shown(problem), err=True)
     if problems and not skip_invalid and not check:
         fail(
             f"nothing imported: {len(problems)} invalid {parsed.unit}(s) in {file.name}; fix "
@@ -358,24 +192,18 @@ def import_(
             print_json(summary)
         else:
             console().print(
-                f"{file.name}: {len(parsed.candidates)} valid, {len(problems)} invalid; "
+                f"{literal(file.name)}: {len(parsed.candidates)} valid, {len(problems)} invalid; "
                 + ("nothing started (--check)" if check else "nothing to import")
             )
         if problems and check:
             raise typer.Exit(1)
         return
 
-    actor = operator(as_, role, district, per_case_district=True)
-    configured = settings()
-    results = run(lambda client: _import(client, configured, parsed.candidates, actor, json_))
+    results = _import(parsed.candidates, quiet=json_)
     outcomes = list(zip(parsed.candidates, results, strict=True))
     started = [(c, r) for c, r in outcomes if isinstance(r, Started)]
-    existing = [(c, r) for c, r in outcomes if isinstance(r, CaseExists)]
-    failed = [
-        (c, r)
-        for c, r in outcomes
-        if isinstance(r, BaseException) and not isinstance(r, CaseExists)
-    ]
+    existing = [(c, r) for c, r in outcomes if isinstance(r, Existing)]
+    failed = [(c, r) for c, r in outcomes if isinstance(r, ApiError)]
     if json_:
         print_json(
             {
@@ -394,30 +222,42 @@ def import_(
     else:
         out = console()
         out.print(
-            f"{file.name}: [green]{len(started)} started[/], {len(existing)} already recorded, "
-            f"{len(parsed.problems)} invalid skipped, {len(failed)} failed"
+            f"{literal(file.name)}: [green]{len(started)} started[/], {len(existing)} already "
+            f"recorded, {len(parsed.problems)} invalid skipped, {len(failed)} failed"
         )
         for candidate, case in existing:
             out.print(
-                f"  {parsed.unit} {candidate.line}: already case {case.case_id} ({case.stage})"
+                f"  {parsed.unit} {candidate.line}: already case {literal(case.case_id)} "
+                f"({literal(case.stage)})"
             )
-    for candidate, reason in failed:
-        typer.echo(f"{file.name} {parsed.unit} {candidate.line}: not started: {reason}", err=True)
+    for candidate, refusal in failed:
+        line = f"{file.name} {parsed.unit} {candidate.line}: not started: {refusal}"
+        typer.echo(shown(" ".join(line.split())), err=True)
     if failed:
-        raise typer.Exit(1)
+        # Exit 3 when the API could not be reached for a row: importing again later is safe.
+        raise typer.Exit(max(refusal.code for _, refusal in failed))
 
 
-async def _import(
-    client: Client,
-    configured: Settings,
-    candidates: list[Candidate],
-    actor: Actor,
-    quiet: bool,
-) -> list[Started | BaseException]:
+@dataclass
+class Started:
+    case_id: str
+    organisation: str
+
+
+@dataclass
+class Existing:
+    """A row whose organisation already has a case (the API answered 409)."""
+
+    case_id: str
+    stage: str
+
+
+def _import(candidates: list[Candidate], *, quiet: bool) -> list[Started | Existing | ApiError]:
+    """Send every candidate, at most :data:`IMPORT_CONCURRENCY` at a time; the outcomes in the
+    candidates' order, with a progress bar on a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     out = console()
-    jobs = [_job(client, configured, c, actor) for c in candidates]
     with Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -426,31 +266,37 @@ async def _import(
         transient=True,
         disable=quiet or not out.is_terminal,
     ) as progress:
-        task = progress.add_task("import", total=len(jobs))
-        return await gather_limited(
-            jobs, limit=IMPORT_CONCURRENCY, on_done=lambda: progress.advance(task)
-        )
+        task = progress.add_task("import", total=len(candidates))
+
+        def one(candidate: Candidate) -> Started | Existing | ApiError:
+            try:
+                return _start(candidate)
+            finally:
+                progress.advance(task)
+
+        with ThreadPoolExecutor(max_workers=IMPORT_CONCURRENCY) as pool:
+            return list(pool.map(one, candidates))
 
 
-def _job(
-    client: Client, configured: Settings, candidate: Candidate, actor: Actor
-) -> Callable[[], Awaitable[Started]]:
-    async def start() -> Started:
-        row_actor = actor
-        if actor.role is Role.DISTRICT_OFFICER and actor.district is None:
-            # A district's own sheet: each row's district is the officer's. An officer who
-            # names a district (--district) has the rows of other districts refused.
-            row_actor = Actor(actor.name, actor.role, candidate.district)
-        survey = SurveyRecord(
-            case_id=case_id_for(candidate.district, candidate.organisation),
-            organisation=candidate.organisation,
-            district=candidate.district,
-            direction=candidate.direction,
-            actor=row_actor,
-            contact=_contact(candidate.contact, candidate.email, candidate.phone),
-            qualifications=candidate.qualifications,
-            willing=candidate.willing,
-        )
-        return await start_case(client, configured, survey)
-
-    return start
+def _start(candidate: Candidate) -> Started | Existing | ApiError:
+    """Start one row's case; the API's refusal is the row's outcome, not the command's."""
+    body = {
+        "organisation": candidate.organisation,
+        "district": candidate.district,
+        "direction": candidate.direction,
+        "contact": _contact(candidate.contact, candidate.email, candidate.phone),
+        "qualifications": candidate.qualifications,
+        "willing": candidate.willing,
+    }
+    try:
+        started = request("POST", "/api/cases", body)
+    except ApiError as error:
+        if error.status != 409:
+            return error
+        case_id = case_id_for(candidate.district, candidate.organisation)
+        try:
+            stage = request("GET", case_path(case_id))["stage"]
+        except (ApiError, KeyError, TypeError):
+            stage = "unknown"
+        return Existing(case_id, str(stage))
+    return Started(started["case_id"], started.get("organisation") or candidate.organisation)

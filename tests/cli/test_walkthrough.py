@@ -22,34 +22,31 @@ def test_a_case_goes_from_survey_to_designation_by_cli_alone(
 ) -> None:
     added = stack.cli(
         "survey", "add", "--name", org, "--district", "滨海新区", "--direction", "Aerospace",
-        "--contact", "contact@example.cn", "--qualification", "市级工业设计中心",
-        *DISTRICT_OFFICER, "--json",
+        "--contact", "contact@example.cn", "--qualification", "市级工业设计中心", "--json",
+        as_=DISTRICT_OFFICER,
     ).json()  # fmt: skip
     case = added["case_id"]
     assert case.startswith("binhai-")
 
     plan = tmp_path / "创建方案.pdf"
     plan.write_bytes(b"%PDF-1.7 creation plan")
-    submitted = stack.cli("plan", "submit", case, "--file", str(plan), *DISTRICT_OFFICER)
+    submitted = stack.cli("plan", "submit", case, "--file", str(plan), as_=DISTRICT_OFFICER)
     assert submitted.exit_code == 0, submitted.stderr
     assert hashlib.sha256(plan.read_bytes()).hexdigest() in submitted.stdout
 
-    steps: list[tuple[str, ...]] = [
-        ("recommend", case, "--opinion", "推荐：设计能力突出", "--national", *DISTRICT_OFFICER),
-        ("review", "assign", case, "--expert", "张教授", "--org", "天津大学",
-         "--expert", "陈工", "--org", "河北工业大学", *BUREAU),
-        ("review", "submit", case, "--expert", "张教授", "--score", "88", "--opinion", "好",
-         "--as", "张教授", "--role", "expert"),
-        ("review", "submit", case, "--expert", "陈工", "--score", "91", "--opinion", "很好",
-         "--as", "陈工", "--role", "expert"),
-        ("inspect", case, "--result", "pass", "--note", "场地、团队到位", *BUREAU),
-    ]  # fmt: skip
-    for step in steps:
-        result = stack.cli(*step)
-        assert result.exit_code == 0, (step, result.stderr)
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐：设计能力突出", "--national")),
+        (BUREAU, ("review", "assign", case, "--expert", "张教授", "--expert", "陈工")),
+        ("张教授", ("review", "submit", case, "--score", "88", "--opinion", "好")),
+        ("陈工", ("review", "submit", case, "--score", "91", "--opinion", "很好")),
+        (BUREAU, ("inspect", case, "--result", "pass", "--note", "场地、团队到位")),
+    ]
+    for who, step in steps:
+        result = stack.cli(*step, as_=who)
+        assert result.exit_code == 0, (who, step, result.stderr)
 
     decided = stack.cli(
-        "decide", case, "--outcome", "approve", "--reason", "综合评价通过", *BUREAU, "--json"
+        "decide", case, "--outcome", "approve", "--reason", "综合评价通过", "--json"
     ).json()
     assert decided["stage"] == "public_notice"
     assert decided["notice"]["end"] > decided["notice"]["start"]
@@ -61,6 +58,7 @@ def test_a_case_goes_from_survey_to_designation_by_cli_alone(
     events = [(h["event"], h["actor"], h["role"]) for h in history]
     assert ("submit_plan", "王科长", "district_officer") in events
     assert ("submit_review", "陈工", "expert") in events
+    assert ("assign_expert", "李处长", "bureau_officer") in events
     assert ("approve", "李处长", "bureau_officer") in events
     assert events[-1][:2] == ("close_notice", "idri")
     plan_event = next(h for h in history if h["event"] == "submit_plan")
@@ -100,7 +98,7 @@ def _eventually(read, case: str, timeout: float = 10.0):  # type: ignore[no-unty
 
 def test_survey_add_prints_the_case_id_and_the_next_step(stack: Stack, org: str) -> None:
     result = stack.cli(
-        "survey", "add", "--name", org, "--district", "hexi", "--direction", "新材料", *BUREAU
+        "survey", "add", "--name", org, "--district", "hexi", "--direction", "新材料"
     )
     assert result.exit_code == 0, result.stderr
     assert "case hexi-" in result.stdout and "idri plan submit" in result.stdout
@@ -110,41 +108,44 @@ def test_an_objection_dismissed_after_the_notice_leads_to_designation(
     stack: Stack, org: str
 ) -> None:
     case = _in_public_notice(stack, org)
-    lodged = stack.cli("object", case, "--by", "某公众", "--reason", "数据存疑", *BUREAU)
+    lodged = stack.cli("object", case, "--by", "某公众", "--reason", "数据存疑")
     assert lodged.exit_code == 0, lodged.stderr
     wait_for_stage(stack, case, "investigating")
     resolved = stack.cli(
-        "objection", "resolve", case, "--dismissed", "--reason", "经核查不成立", *BUREAU, "--json"
+        "objection", "resolve", case, "--dismissed", "--reason", "经核查不成立", "--json"
     ).json()
     assert resolved["stage"] == "designated"
 
 
 def test_an_upheld_objection_rejects_and_closes_the_case(stack: Stack, org: str) -> None:
     case = _in_public_notice(stack, org)
-    stack.cli("object", case, "--by", "某公众", "--reason", "材料造假", *BUREAU)
-    upheld = stack.cli("objection", "resolve", case, "--upheld", "--reason", "属实", *BUREAU)
+    stack.cli("object", case, "--by", "某公众", "--reason", "材料造假")
+    upheld = stack.cli("objection", "resolve", case, "--upheld", "--reason", "属实")
     assert upheld.exit_code == 0, upheld.stderr
     assert wait_for_stage(stack, case, "rejected")["allowed_actions"] == []
 
-    again = stack.cli("withdraw", case, "--reason", "too late", *BUREAU)
+    again = stack.cli("withdraw", case, "--reason", "too late")
     assert again.exit_code == 1
     assert f"case {case} is closed (stage 'rejected')" in again.stderr
 
 
 def _in_public_notice(stack: Stack, org: str) -> str:
     case = stack.cli(
-        "survey", "add", "--name", org, "--district", "滨海", "--direction", "ai", *BUREAU, "--json"
+        "survey", "add", "--name", org, "--district", "滨海", "--direction", "ai", "--json"
     ).json()["case_id"]
-    steps: list[tuple[str, ...]] = [
-        ("plan", "submit", case, "--file", __file__, *DISTRICT_OFFICER),
-        ("recommend", case, "--opinion", "推荐", *DISTRICT_OFFICER),
-        ("review", "assign", case, "--expert", "张教授", "--org", "天津大学", *BUREAU),
-        ("review", "submit", case, "--expert", "张教授", "--score", "80", "--opinion", "可",
-         *BUREAU),
-        ("inspect", case, "--result", "pass", "--note", "ok", *BUREAU),
-        ("decide", case, "--outcome", "approve", "--reason", "通过", *BUREAU),
-    ]  # fmt: skip
-    for step in steps:
-        result = stack.cli(*step)
-        assert result.exit_code == 0, (step, result.stderr)
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", __file__)),
+        (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐")),
+        (BUREAU, ("review", "assign", case, "--expert", "张教授")),
+        # A review received on paper, entered by the bureau for the expert.
+        (
+            BUREAU,
+            ("review", "submit", case, "--expert", "张教授", "--score", "80", "--opinion", "可"),
+        ),
+        (BUREAU, ("inspect", case, "--result", "pass", "--note", "ok")),
+        (BUREAU, ("decide", case, "--outcome", "approve", "--reason", "通过")),
+    ]
+    for who, step in steps:
+        result = stack.cli(*step, as_=who)
+        assert result.exit_code == 0, (who, step, result.stderr)
     return case

@@ -1,0 +1,304 @@
+"""How the case commands show the API's answers (``docs/api.md``): JSON objects in, Rich text out.
+
+Every string from the API is data: it goes through :func:`idri.cli._common.literal` (escape
+sequences out, Rich markup escaped) before it reaches a markup string or a table cell, so a name
+like ``[bold red]x[/]`` or ``[link=...]`` prints as it is written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from idri.cli._common import console, day, iso, literal
+from models.case import Stage
+from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
+
+Json = Mapping[str, Any]
+
+
+def label(catalogue: Catalogue, code: str | None) -> str:
+    """A district's or direction's Chinese name; an unknown code as it is."""
+    try:
+        return catalogue.get(code or "").zh
+    except UnknownEntry:
+        return code or ""
+
+
+def full_label(catalogue: Catalogue, code: str) -> str:
+    return catalogue.get(code).label if code in catalogue else code
+
+
+def allowed_text(status: Json) -> str:
+    """The actions a case allows now, or why there are none."""
+    allowed = status.get("allowed_actions") or []
+    if allowed:
+        return ", ".join(str(a) for a in allowed)
+    stage = status.get("stage")
+    if stage in {s.value for s in Stage} and Stage(stage).terminal:
+        return "nothing (the case is closed)"
+    return "nothing until the next deadline"
+
+
+# --- An action's result, a case's status and history ---------------------------------------------
+
+
+def show_result(status: Json, done: str) -> None:
+    """What an action did: ``done``, the case's new stage, its next deadline, what it allows."""
+    out = console()
+    out.print(
+        f"[green]✓[/] {literal(done)}: case [bold]{literal(status['case_id'])}[/] is in stage "
+        f"'{literal(status['stage'])}'"
+    )
+    notice = status.get("notice")
+    if notice and status["stage"] in ("public_notice", "investigating"):
+        out.print(
+            f"  public notice {iso(notice['start'])} … {iso(notice['end'])}; "
+            f"open objections: {status.get('open_objections', 0)}"
+        )
+    deadline = status.get("deadline")
+    if deadline:
+        out.print(f"  next deadline: {literal(deadline['description'])}, {iso(deadline['at'])}")
+    for warning in status.get("warnings") or []:
+        out.print(f"  [yellow]warning:[/] {literal(warning)}")
+    out.print(f"  allowed now: {literal(allowed_text(status))}")
+
+
+def show_status(s: Json) -> None:
+    """A case's status as a grid; a case ended outside the lifecycle says how, not what's next."""
+    from rich.table import Table
+
+    ending = s.get("ended")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    rows: list[tuple[str, str]] = [
+        ("Case", literal(s["case_id"])),
+        ("Organisation", literal(s["organisation"])),
+        ("District", literal(full_label(DISTRICTS, s["district"]))),
+        ("Direction", literal(full_label(DIRECTIONS, s["direction"]))),
+    ]
+    stage = f"[bold]{literal(s['stage'])}[/] ({literal(s['level'])})"
+    if ending:
+        rows += [
+            ("Stage", f"{stage}, its last"),
+            ("[red]Ended[/]", ended_text(ending)),
+            ("Allowed now", "nothing: no workflow runs this case; the bureau decides"),
+        ]
+    else:
+        rows.append(("Stage", stage))
+    if s.get("round_year"):
+        rows.append(("Round", str(s["round_year"])))
+    deadline = s.get("deadline")
+    if deadline:
+        rows.append(("Next deadline", f"{iso(deadline['at'])}  {literal(deadline['description'])}"))
+    if not ending:
+        rows.append(("Allowed now", literal(allowed_text(s))))
+    notice = s.get("notice")
+    if notice:
+        rows.append(
+            (
+                "Public notice",
+                f"{iso(notice['start'])} … {iso(notice['end'])} "
+                f"({notice['working_days']} working days)",
+            )
+        )
+    rows += _optional_rows(s)
+    for review in s.get("reviews") or []:
+        score = f"{review['score']:g}" if review.get("score") is not None else "awaited"
+        who = f"{literal(review['expert'])} ({literal(review['organisation'])})"
+        rows.append(("Expert", f"{who}: {score}"))
+    rows += [("[yellow]Warning[/]", literal(w)) for w in s.get("warnings") or []]
+    rows.append(
+        ("History", f"{s.get('history_length', 0)} events (idri history {literal(s['case_id'])})")
+    )
+    for name, value in rows:
+        grid.add_row(name, value)
+    console().print(grid)
+
+
+def _optional_rows(s: Json) -> list[tuple[str, str]]:
+    shown_as: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("open_objections", "Open objections", str),
+        ("designated_at", "Designated", day),
+        ("next_evaluation_due", "Evaluation due", day),
+        ("rectification_due", "Rectify by", iso),
+        ("missed_rounds", "Missed rounds", str),
+        ("previous_case_id", "Re-application of", literal),
+    ]
+    return [(name, form(s[key])) for key, name, form in shown_as if s.get(key)]
+
+
+def ended_text(ending: Json) -> str:
+    """How, when (Beijing time) and by whom a case ended outside the lifecycle (Rich markup)."""
+    how = literal(str(ending.get("how") or "ended").replace("_", " "))
+    when = iso(ending.get("at")) or "at an unknown time"
+    by = f" by {literal(ending['identity'])}" if ending.get("identity") else ""
+    why = f" ({literal(ending['reason'])})" if ending.get("reason") else ""
+    return f"workflow {how} outside the lifecycle, {literal(when)}{by}{why}"
+
+
+def show_history(entries: Sequence[Json]) -> None:
+    from rich.table import Table
+
+    table = Table("#", "at (Beijing)", "event", "stage", "by", "reason")
+    for e in entries:
+        stage = (
+            e["to_stage"]
+            if e["from_stage"] == e["to_stage"]
+            else f"{e['from_stage']} → {e['to_stage']}"
+        )
+        table.add_row(
+            str(e["seq"]),
+            iso(e["at"]),
+            literal(e["event"]),
+            literal(stage),
+            f"{literal(e['actor'])} ({literal(e['role'])})",
+            literal(e.get("reason") or ""),
+        )
+    out = console()
+    out.print(table)
+    if entries and entries[0]["seq"] > 1:
+        out.print(
+            f"{entries[0]['seq'] - 1} earlier events are in the registry's audit trail "
+            "(carried across evaluation cycles, the case keeps its recent history)"
+        )
+
+
+# --- Lists ---------------------------------------------------------------------------------------
+
+
+def show_cases(rows: Sequence[Json], filters: str) -> None:
+    from rich.table import Table
+
+    table = Table("case", "organisation", "district", "direction", "stage", "round", "next due")
+    for r in rows:
+        running = r.get("status") in ("running", None)
+        table.add_row(
+            literal(r["case_id"]),
+            literal(r.get("organisation")),
+            literal(label(DISTRICTS, r.get("district"))),
+            literal(label(DIRECTIONS, r.get("direction"))),
+            literal(stage_shown(r.get("stage"), r.get("status"))),
+            literal(r.get("round_year") or ""),
+            day(r.get("due_at")) if running else "",
+        )
+    out = console()
+    out.print(table)
+    out.print(f"{len(rows)} case(s){'; ' + literal(filters) if filters else ''}")
+
+
+def stage_shown(stage: str | None, status: str | None) -> str:
+    """A case's stage, and how its workflow ended when that was outside the lifecycle (a run
+    that completed or continued as new ended inside it)."""
+    if status in ("running", "completed", "continued_as_new", None):
+        return stage or ""
+    return f"{stage or ''} ({status})".strip()
+
+
+def show_registry(institutes: Sequence[Json]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "case", "organisation", "district", "direction", "level", "designated", "evaluation due"
+    )
+    for i in institutes:
+        table.add_row(
+            literal(i["case_id"]),
+            literal(i.get("organisation")),
+            literal(label(DISTRICTS, i.get("district"))),
+            literal(label(DIRECTIONS, i.get("direction"))),
+            literal(i.get("level")),
+            day(i.get("designated_at")),
+            day(i.get("next_evaluation_due")),
+        )
+    out = console()
+    out.print(table)
+    out.print(f"{len(institutes)} institute(s) in the registry")
+
+
+MAIL_STATUSES = ("pending", "sending", "sent", "undeliverable", "failed")
+"""The statuses of an outbox row (``activities.tables.NotificationRow.status``)."""
+
+
+def show_mail(rows: Sequence[Json], *, total: int) -> None:
+    from rich.table import Column, Table
+
+    table = Table(
+        *(Column(name, no_wrap=True) for name in ("created (Beijing)", "case", "role")),
+        "to",
+        "subject",
+        Column("status", no_wrap=True),
+        Column("attempts", justify="right", no_wrap=True),
+        "last error",
+        Column("retry at (Beijing)", no_wrap=True),
+    )
+    for r in rows:
+        unsent = r.get("status") != "sent"
+        table.add_row(
+            minute(r.get("created_at")),
+            literal(r.get("case_id")),
+            literal(r.get("role")),
+            literal(recipient(r.get("name") or "", r.get("address"))),
+            literal(r.get("subject")),
+            literal(r.get("status")),
+            str(r.get("attempts", 0)),
+            literal(r.get("last_error") or "") if unsent else "",
+            minute(r.get("retry_at")) if unsent else "",
+        )
+    tally = Counter(r.get("status") for r in rows)
+    counted = ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
+    out = console()
+    out.print(table)
+    if total > len(rows):
+        out.print(
+            f"the newest {len(rows)} of {total} mails: {counted}; --limit {total} shows them all",
+            markup=False,
+        )
+    else:
+        out.print(f"{len(rows)} mail(s): {counted}")
+
+
+def minute(moment: str | None) -> str:
+    """A moment to the minute, Beijing time (``2025-06-03 10:00``): a table of many columns."""
+    return iso(moment)[:16].replace("T", " ")
+
+
+def recipient(name: str, address: str | None) -> str:
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or "—"
+
+
+# --- Accounts ------------------------------------------------------------------------------------
+
+
+def account_text(user: Json) -> str:
+    """``name (role, district binhai, organisation 天津大学)`` as markup-safe text."""
+    details = [str(user.get("role") or "")]
+    for key in ("district", "organisation", "email"):
+        if user.get(key):
+            details.append(f"{key} {user[key]}")
+    if user.get("enabled") is False:
+        details.append("disabled")
+    return f"{literal(user.get('name'))} ({literal(', '.join(details))})"
+
+
+def show_users(users: Sequence[Json]) -> None:
+    from rich.table import Table
+
+    table = Table("name", "role", "district", "organisation", "e-mail", "enabled", "created")
+    for u in users:
+        table.add_row(
+            literal(u.get("name")),
+            literal(u.get("role")),
+            literal(u.get("district") or ""),
+            literal(u.get("organisation") or ""),
+            literal(u.get("email") or ""),
+            "yes" if u.get("enabled") else "no",
+            day(u.get("created_at")),
+        )
+    out = console()
+    out.print(table)
+    out.print(f"{len(users)} account(s)")
