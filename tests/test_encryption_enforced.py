@@ -25,8 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_registry_engine, read_session
 from activities.tables import EventRow
-from idri.cli._common import EXIT_REFUSED, CliError, _refusal, answer
 from idri.codec import UNENCRYPTED_FAILURE_TYPE, data_converter, generate_key
+from idri.service.errors import Unavailable
+from idri.service.temporal import answer, refusal
 from idri.settings import Settings
 from idri.worker import build_worker
 from models.case import CaseStatus, InstituteInput, PlanSubmission, Stage
@@ -95,8 +96,8 @@ async def test_an_action_sent_in_clear_is_refused_and_the_case_is_unchanged(
         await keyless.execute_update(InstituteWorkflow.submit_plan, plan)
     cause = raised.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == UNENCRYPTED_FAILURE_TYPE
-    # The worker's sentence is encrypted; the command without keys still says what to set.
-    assert "IDRI_ENCRYPTION_KEYS" in _refusal(raised.value)
+    # The worker's sentence is encrypted; a client without keys still says what to set.
+    assert "IDRI_ENCRYPTION_KEYS" in refusal(raised.value).message
     after = await handle.query(InstituteWorkflow.status)
     assert (after.stage, after.history_length) == (before.stage, before.history_length)
     # The same action with the keys goes through: it was the clear payload that was refused.
@@ -122,14 +123,13 @@ async def test_a_case_started_in_clear_fails_and_writes_nothing(deployment: Depl
         engine.dispose()
 
 
-async def test_a_command_without_keys_reading_an_encrypted_case_says_what_to_set(
+async def test_a_service_without_keys_reading_an_encrypted_case_says_what_to_set(
     deployment: Deployment,
 ) -> None:
     handle = await start(deployment.keyed, deployment.settings)
     case_id = handle.id.removeprefix("institute-")
     keyless = deployment.keyless.get_workflow_handle_for(InstituteWorkflow.run, handle.id)
-    with pytest.raises(CliError) as raised:
+    with pytest.raises(Unavailable) as raised:
         await answer(deployment.keyless, case_id, keyless.query(InstituteWorkflow.status))
-    assert raised.value.code == EXIT_REFUSED
     assert case_id in str(raised.value)
     assert "IDRI_ENCRYPTION_KEYS" in str(raised.value)

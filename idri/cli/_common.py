@@ -31,12 +31,9 @@ from models.time import CST
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
-    from temporalio.client import Client, WorkflowHandle
-    from temporalio.service import RPCError
+    from temporalio.client import Client
 
     from idri.settings import Settings
-    from models.case import CaseStatus
-    from workflows.institute import InstituteWorkflow
 
 T = TypeVar("T")
 
@@ -325,94 +322,3 @@ async def connect_client(configured: Settings) -> Client:
             "or point TEMPORAL_ADDRESS at your server",
             EXIT_UNAVAILABLE,
         ) from None
-
-
-# The case helpers below are the CLI's Temporal client of before the API; no command uses them
-# now (the service has its own, ``idri.service.temporal``). Kept while tests outside the CLI
-# (tests/test_encryption_enforced.py) still import them.
-
-
-def case_handle(client: Client, case_id: str) -> WorkflowHandle[InstituteWorkflow, CaseStatus]:
-    """The case's workflow; queries and updates name its ``InstituteWorkflow`` method."""
-    from workflows.institute import InstituteWorkflow, workflow_id
-
-    return client.get_workflow_handle_for(InstituteWorkflow.run, workflow_id(case_id))
-
-
-async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
-    """Await a query or an update of case ``case_id``, explaining the ways it can go wrong."""
-    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
-    from temporalio.exceptions import ApplicationError
-    from temporalio.service import RPCError
-
-    from idri.codec import UNENCRYPTED_FAILURE_TYPE, DecryptionError
-
-    try:
-        return await _in_time(case_id, call)
-    except DecryptionError as error:
-        raise CliError(f"cannot read the answer of case {case_id}: {error}") from None
-    except ApplicationError as error:
-        # Raised here, not by the case: an answer in clear although this client has keys.
-        if error.type != UNENCRYPTED_FAILURE_TYPE:
-            raise
-        raise CliError(
-            f"case {case_id} answered in clear, which is refused: {error.message}"
-        ) from None
-    except WorkflowUpdateFailedError as error:
-        raise CliError(_refusal(error)) from None
-    except WorkflowQueryFailedError as error:
-        raise CliError(f"case {case_id} could not answer: {error}") from None
-    except RPCError as error:
-        raise CliError(await _rpc_failure(client, case_id, error)) from None
-
-
-async def _in_time(case_id: str, call: Awaitable[T]) -> T:
-    try:
-        import asyncio
-
-        return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise CliError(
-            f"case {case_id} did not answer within {ANSWER_TIMEOUT_SECONDS:g}s: is a worker "
-            f"running (`idri up`)? An action may still be applied once a worker picks it up; "
-            f"check with `idri status {case_id}`",
-            EXIT_UNAVAILABLE,
-        ) from None
-
-
-async def _rpc_failure(client: Client, case_id: str, error: RPCError) -> str:
-    """What a refused call means: a missing or closed case, or Temporal's own reason."""
-    from temporalio.service import RPCStatusCode
-
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return await _missing_or_closed(client, case_id)
-    return f"Temporal refused the call for case {case_id}: {error.message}"
-
-
-def _refusal(error: BaseException) -> str:
-    from temporalio.exceptions import ApplicationError
-
-    from idri.codec import KEYS_NEEDED, UNENCRYPTED_FAILURE_TYPE
-
-    cause = error.__cause__ or getattr(error, "cause", None)
-    if isinstance(cause, ApplicationError) and cause.type == UNENCRYPTED_FAILURE_TYPE:
-        # The worker's own sentence is encrypted, so a client without keys cannot read it.
-        return f"the case refused this action because it was sent unencrypted: {KEYS_NEEDED}"
-    # The workflow's ApplicationError (type ActionRefused) carries the sentence to show as is.
-    message = getattr(cause, "message", None) or (str(cause) if cause else str(error))
-    return str(message)
-
-
-async def _missing_or_closed(client: Client, case_id: str) -> str:
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from models.search import STAGE
-
-    try:
-        description = await case_handle(client, case_id).describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return f"there is no case {case_id!r}; `idri list` shows the cases"
-        return f"case {case_id} cannot be reached: {error.message}"
-    stage = description.typed_search_attributes.get(STAGE) or "closed"
-    return f"case {case_id} is closed (stage '{stage}') and takes no more actions"

@@ -55,6 +55,13 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
         ) from None
     except DecryptionError as error:
         raise Unavailable(f"the service cannot read case {case_id}'s answer: {error}") from None
+    except ApplicationError as error:
+        # Raised here, not by the case: an answer in clear although this service has keys.
+        if error.type != UNENCRYPTED_FAILURE_TYPE:
+            raise
+        raise Unavailable(
+            f"case {case_id} answered in clear, which is refused: {error.message}"
+        ) from None
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None
     except WorkflowQueryFailedError as error:

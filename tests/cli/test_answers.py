@@ -1,5 +1,6 @@
-"""How the Temporal client of the administration commands (``idri.cli._common``) explains that a
-case could not answer: a failed query, Temporal's own refusals; and how it connects (Temporal's
+"""How the service (``idri.service.temporal``, behind the API) explains that a case could not
+answer: a failed query, Temporal's own refusals, with the status the API answers; and how the
+administration commands connect (Temporal's
 environment configuration first, then idri's settings; a malformed key refused before
 connecting). Case commands go through the API: their answers are ``test_api_client.py``'s.
 
@@ -22,9 +23,10 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import ConnectConfig, RPCError, RPCStatusCode, ServiceClient
 
-from idri.cli._common import CliError, answer, case_handle
 from idri.client import connect
 from idri.codec import EncryptionConfigError
+from idri.service.errors import ServiceError
+from idri.service.temporal import answer, case_handle
 from idri.settings import Settings
 from tests.cli.stack import Stack, new_case
 from workflows.institute import InstituteWorkflow
@@ -39,8 +41,8 @@ def _settings(**values: Any) -> Settings:
 async def _outcome(call: Any) -> tuple[str, str, int]:
     try:
         await call
-    except CliError as error:
-        return ("error", str(error), error.code)
+    except ServiceError as error:
+        return ("error", error.message, error.status)
     return ("answer", "", 0)
 
 
@@ -60,7 +62,7 @@ async def test_a_failed_query_says_the_case_could_not_answer(stack: Stack, case:
 
     kind, message, code = await _outcome(answer(client, case, handle.query("no_such_query")))
 
-    assert (kind, code) == ("error", 1)
+    assert (kind, code) == ("error", 409)
     assert message.startswith(
         f"case {case} could not answer: Query handler for 'no_such_query' expected but not found"
     )
@@ -120,7 +122,11 @@ async def test_temporals_own_refusal_is_passed_on(
 
     outcome = await _outcome(answer(offline_client, CASE, handle.query(InstituteWorkflow.status)))
 
-    assert outcome == ("error", f"Temporal refused the call for case {CASE}: namespace is busy", 1)
+    assert outcome == (
+        "error",
+        f"Temporal refused the call for case {CASE}: namespace is busy",
+        409,
+    )
 
 
 async def test_a_case_that_cannot_be_described_says_why(
@@ -135,7 +141,7 @@ async def test_a_case_that_cannot_be_described_says_why(
 
     outcome = await _outcome(answer(offline_client, CASE, handle.query(InstituteWorkflow.status)))
 
-    assert outcome == ("error", f"case {CASE} cannot be reached: no rights", 1)
+    assert outcome == ("error", f"case {CASE} cannot be reached: no rights", 503)
 
 
 # --- Connecting ------------------------------------------------------------------------------------

@@ -5,20 +5,37 @@ sweep, with how, when and by whom, and leaves the public registry."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
 from activities import registry_read
+from activities.db import create_registry_engine
 from activities.ended import ENDED_EVENT
-from idri.cli.views import case_view, ended_text
+from idri.auth.accounts import Account, AccountRole, AccountStore
+from idri.cli._render import ended_text
+from idri.service.cases import CaseService
 from models.case import Stage
+from models.jsondata import jsonable
 from tests.lifecycle.harness import Harness, pages_published
 from tests.schedules.helpers import registry, schedule_harness, sweep, wait_closed
 from tests.schedules.test_sweep import FAST, designate
 
 REASON = "cleaning up old cases"
+
+BUREAU = Account("李处长", AccountRole.BUREAU_OFFICER, None, None, None, True, datetime.now(UTC))
+
+
+async def case_view(h: Harness, case_id: str) -> Any:
+    """``GET /api/cases/{id}`` as the service answers it to a bureau officer."""
+    engine = create_registry_engine(h.settings.registry_url)
+    try:
+        service = CaseService(h.client, h.settings.task_queue, engine, AccountStore(engine))
+        view = await service.status(BUREAU, case_id)
+        return view.status, view.ended
+    finally:
+        engine.dispose()
 
 
 def registry_page(h: Harness) -> Any:
@@ -72,12 +89,12 @@ async def test_idri_status_of_a_terminated_case_says_how_when_and_by_whom_with_n
 ) -> None:
     async with schedule_harness(time_env, tmp_path, **FAST) as h:
         [case] = await designate(h, "丙研究院")
-        running, not_ended = await case_view(h.client, case.case_id)
+        running, not_ended = await case_view(h, case.case_id)
         assert not_ended is None and running.deadline is not None
 
         await case.handle.terminate(reason=REASON)
         await wait_closed(h, case.handle.id)
-        status, ending = await case_view(h.client, case.case_id)
+        status, ending = await case_view(h, case.case_id)
 
         assert ending is not None
         assert (ending.how, ending.reason) == ("terminated", REASON)
@@ -85,6 +102,6 @@ async def test_idri_status_of_a_terminated_case_says_how_when_and_by_whom_with_n
         assert status.stage is Stage.DESIGNATED, "the last stage the case had"
         assert (status.deadline, status.allowed_actions) == (None, [])
         assert status.next_evaluation_due is None
-        text = ended_text(ending)
+        text = ended_text(jsonable(ending))
         assert text.startswith("workflow terminated outside the lifecycle, ")
         assert "+08:00" in text and REASON in text and ending.identity in text
