@@ -2,7 +2,7 @@
 
 Such a case records nothing of its end (its run stopped before any activity could), so the
 registry would go on showing a terminated institute as designated, with a deadline nobody keeps.
-Temporal knows: ``idri.ending`` asks it, :func:`mark_ended` writes the answer to the
+Temporal knows: ``activities.endings`` asks it, :func:`mark_ended` writes the answer to the
 registry (the institute row, one audit event, and the registry page queued for republishing).
 The daily evaluation sweep does both (``ScheduleActivities.reconcile_registry``); ``idri status``
 shows the same answer.

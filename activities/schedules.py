@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import insert_ignoring_duplicates, read_session, write_session
 from activities.ended import RUNS_AGAIN_EVENT, TEMPORAL_ACTOR, clear_mark, mark_ended, undecided
+from activities.endings import ended_workflow_ids, ending_of, running_run
 from activities.mailer import message_id
 from activities.registry import Mailboxes
 from activities.registry_read import institutes
@@ -47,7 +48,6 @@ from activities.templates import (
     mail_environment,
     parse_moment,
 )
-from idri.ending import ended_workflow_ids, ending_of, running_run
 from models import search
 from models.case import SYSTEM, TERMINAL_STAGES, Actor, EvaluationOpening, Role, Stage
 from models.schedules import (

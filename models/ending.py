@@ -1,6 +1,6 @@
 """How a case's workflow ended outside the lifecycle (issue 18): pure data, shared by the
 evaluation sweep's registry marks (``activities.ended``), the reading from Temporal
-(``idri.ending``) and the operators' views (``idri status``, ``idri ended``)."""
+(``activities.endings``) and the operators' views (``idri status``, ``idri ended``)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ ended outside the lifecycle (terminated, cancelled, timed out, failed; issue 18)
 
 The evaluation sweep marks such a case in the registry and the public registry leaves it out
 (``activities.ended``). From here the bureau either brings it back, with Temporal's own tool,
-a reset of the case's last run to its last workflow task (``idri.ending``), or accepts its end
+a reset of the case's last run to its last workflow task (``activities.endings``), or accepts its end
 for good. Administration that needs Temporal itself: these commands talk to Temporal and the
 registry directly, like ``idri schedules``.
 """
@@ -142,7 +142,7 @@ def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None
     async def work(client: Client) -> tuple[str, str]:
         from temporalio.service import RPCError
 
-        from idri.ending import NoResetPoint, ending_of, reset_to_last_task
+        from activities.endings import NoResetPoint, ending_of, reset_to_last_task
 
         ending = await ending_of(client, workflow_id(case_id))
         if ending is None:
@@ -197,7 +197,7 @@ def close(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
     if _registry(lambda engine: ended_case(engine, case_id)) is None:
         # Not marked yet (the sweep has not run since): Temporal has the last word.
         async def work(client: Client) -> object:
-            from idri.ending import ending_of
+            from activities.endings import ending_of
 
             return await ending_of(client, workflow_id(case_id))
 

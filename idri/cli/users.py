@@ -1,5 +1,5 @@
-"""Accounts: ``idri user add|list|disable|token`` (an admin's), and ``idri login``, ``logout``
-and ``whoami`` (anyone's), through the API's account routes (``docs/api.md``).
+"""Accounts: ``idri user add|list|disable|token|password`` (an admin's), and ``idri login``,
+``logout``, ``whoami`` and ``password`` (anyone's), through the API's account routes (``docs/api.md``).
 
 A token is shown once, when it is made; ``idri login`` keeps the one it gets in the token file
 (``$XDG_CONFIG_HOME/idri/token``, mode 0600), where every later command finds it.
@@ -41,7 +41,7 @@ class AccountRole(str, Enum):
 
 def register(main: typer.Typer) -> None:
     main.add_typer(app, rich_help_panel=HELP_PANEL)
-    for command in (login, logout, whoami):
+    for command in (login, logout, whoami, password):
         main.command(command.__name__, rich_help_panel=HELP_PANEL)(command)
 
 
@@ -126,6 +126,16 @@ def token(
         _show_token(answer, "new token")
 
 
+@app.command("password")
+def set_password(
+    name: Annotated[str, typer.Argument(help="The account whose password to set.")],
+) -> None:
+    """Set an account's password (a first one, or a forgotten one); asked twice, hidden."""
+    secret = typer.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True)
+    user = call("POST", _path(name, "password"), {"password": secret})
+    console().print(f"[green]✓[/] password set: {account_text(user)}")
+
+
 # --- Signing in ------------------------------------------------------------------------------------
 
 
@@ -159,6 +169,17 @@ def logout() -> None:
             fail(str(error), error.code)
     path.unlink(missing_ok=True)
     console().print(f"[green]✓[/] signed out; {literal(path)} deleted")
+
+
+def password() -> None:
+    """Set your own password (asked for the current one first, if you have one)."""
+    current = typer.prompt(
+        "Current password (empty if you have none)", hide_input=True, default="", show_default=False
+    )
+    secret = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    body = {"password": secret, "current": current or None}
+    user = call("POST", "/api/me/password", body)
+    console().print(f"[green]✓[/] password set: {account_text(user)}; `idri login` now works")
 
 
 def whoami(json_: JsonOption = False) -> None:

@@ -23,9 +23,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.endings import CaseEnding, ending_of
 from activities.registry_read import events_of_kind
 from idri.auth.accounts import Account, AccountNotFound, AccountRole, AccountStore
-from idri.ending import CaseEnding, ending_of
 from idri.service.access import actor_of, case_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused

@@ -52,8 +52,9 @@ def test_login_whoami_and_logout_round_trip(stack: Stack, tmp_path: Path) -> Non
 
 def test_a_wrong_password_is_refused_and_nothing_is_saved(stack: Stack, tmp_path: Path) -> None:
     name = _name("钱工")
-    stack.cli("user", "add", name, "--role", "bureau_officer", "--password", as_=ADMIN,
-              input="right\nright\n")  # fmt: skip
+    made = stack.cli("user", "add", name, "--role", "bureau_officer", "--password", as_=ADMIN,
+                     input="right password\nright password\n")  # fmt: skip
+    assert made.exit_code == 0, made.stderr
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = stack.cli("login", name, env=env, input="wrong\n")
     assert result.exit_code == 1
@@ -94,3 +95,24 @@ def test_user_add_prints_the_token_once(stack: Stack) -> None:
     assert result.stdout.count(token) == 1
     who = stack.cli("whoami", env={"IDRI_TOKEN": token})
     assert who.exit_code == 0 and name in who.stdout and "南开大学" in who.stdout
+
+
+def test_a_password_is_set_by_an_admin_then_changed_by_its_owner(
+    stack: Stack, tmp_path: Path
+) -> None:
+    name = _name("周工")
+    stack.cli("user", "add", name, "--role", "bureau_officer", as_=ADMIN)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "IDRI_TOKEN": None}
+    assert stack.cli("login", name, env=env, input="first password\n").exit_code == 1
+    set_ = stack.cli("user", "password", name, as_=ADMIN, input="first password\n" * 2)
+    assert set_.exit_code == 0, set_.stderr
+    assert stack.cli("login", name, env=env, input="first password\n", as_=ADMIN).exit_code == 0
+    wrong = stack.cli("password", env=env, input="not it\nsecond password\nsecond password\n")
+    assert wrong.exit_code == 1
+    assert "current password is wrong" in wrong.stderr
+    changed = stack.cli(
+        "password", env=env, input="first password\nsecond password\nsecond password\n"
+    )
+    assert changed.exit_code == 0, changed.stderr
+    assert stack.cli("logout", env=env).exit_code == 0
+    assert stack.cli("login", name, env=env, input="second password\n").exit_code == 0

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import registry_read
 from activities.ended import CLOSED_EVENT, REINSTATED_EVENT, RUNS_AGAIN_EVENT
-from idri.ending import ending_of, reset_to_last_task
+from activities.endings import ending_of, reset_to_last_task
 from idri.settings import Settings
 from idri.worker import build_worker, schedule_activities
 from models import search
@@ -266,6 +266,6 @@ async def _registered(h: Harness, n: int) -> bool:
 
 
 async def _listed_ended(h: Harness, ids: set[str]) -> bool:
-    from idri.ending import ended_workflow_ids
+    from activities.endings import ended_workflow_ids
 
     return ids <= (await ended_workflow_ids(h.client) or set())

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import registry_read
 from activities.ended import ENDED_EVENT
-from idri.ending import ending_of
+from activities.endings import ending_of
 from models.case import CaseState, InstituteInput, Stage
 from tests.lifecycle.harness import Case, Harness, pages_published, survey_record
 from tests.registry.conftest import new_database_url  # noqa: F401 (a fixture)

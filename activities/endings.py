@@ -2,15 +2,15 @@
 cancelled, timed out or failed; issue 18), and the bureau's way to bring one back.
 
 Such a case records nothing of its end (its run stopped before any activity could), so only
-Temporal knows. :func:`ending_of` asks it; ``idri status`` shows the answer and the evaluation
-sweep writes it to the registry (``activities.ended.mark_ended``), finding the ended cases with
-one paged visibility query (:func:`ended_workflow_ids`). ``idri ended reinstate`` resets a case's
+Temporal knows. :func:`ending_of` asks it; ``GET /api/cases/{id}`` (``idri status``) shows the
+answer and the evaluation sweep writes it to the registry (``activities.ended.mark_ended``),
+finding the ended cases with one paged visibility query (:func:`ended_workflow_ids`). ``idri ended reinstate`` resets a case's
 last run to its last workflow task (:func:`reset_to_last_task`), as
 ``temporal workflow reset --type LastWorkflowTask`` does, but never past a cancellation request
 (the reset run would cancel itself again).
 
-Only the Temporal SDK and ``models`` here: ``idri status`` imports this without the registry's
-database libraries (nor ``activities``).
+Only the Temporal SDK and ``models`` here: the sweep's activity, the API's service and the
+administrators' ``idri ended`` read it.
 """
 
 from __future__ import annotations
