@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     goal_2025_national_min: int = Field(2, ge=0)
     """"Several national ones" by 2025: our reading, at least 2."""
 
-    # --- Identity of the operator (the CLI's --as overrides it) ------------------------------
+    # --- The administrator's name in what administration commands record (idri ended) ---------
     actor: str = "operator"
+    """People act through the API as their accounts; this names an administrator who works on
+    Temporal directly (``idri ended reinstate|close --as NAME`` overrides it)."""
 
     # --- Mail -------------------------------------------------------------------------------
     smtp_host: str | None = None
