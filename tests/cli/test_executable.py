@@ -19,7 +19,7 @@ COMMANDS = {
     *("evaluate", "rectify", "national", "withdraw"),
     *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
-    *("user", "login", "logout", "whoami"),
+    *("user", "login", "logout", "whoami", "password"),
 }
 """Every top-level command and group, as the README and ``idri --help`` name them."""
 
