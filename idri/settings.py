@@ -82,7 +82,15 @@ class Settings(BaseSettings):
     rectification_period_days: int = Field(_POLICY.rectification_period_days, ge=1)
     """Default rectification deadline when the evaluation does not set one."""
     national_min_stable_years: int = Field(_POLICY.national_min_stable_years, ge=0)
-    """Stable operation needed (from designation) before a national recommendation."""
+    """Stable operation needed (from designation, or the last completed rectification) before a
+    national recommendation (稳定运行2年以上)."""
+
+    # --- The expert panel (models/review.py); a case keeps the values it started with ------------
+    min_experts: int = Field(_POLICY.min_experts, ge=1, le=20)
+    """Approval needs a panel of at least this many experts, each having reviewed."""
+    review_criteria: list[str] = Field(_POLICY.review_criteria, max_length=12)
+    """The criteria each expert scores from 0 to 100 (a JSON list in ``IDRI_REVIEW_CRITERIA``,
+    e.g. ``["capability","team","service","plan"]``); empty: one overall score per review."""
 
     # --- Schedules: the annual round and the evaluation sweep (idri/schedules.py) -------------
     install_schedules: bool = False
@@ -157,6 +165,20 @@ class Settings(BaseSettings):
         if value:
             parse_duration(value)
         return value or None
+
+    @field_validator("review_criteria")
+    @classmethod
+    def _check_criteria(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        for name in names:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(
+                    f"a review criterion is a short code in lower case, such as capability, "
+                    f"not {name!r}"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError(f"the review criteria name one criterion twice: {names}")
+        return names
 
     @field_validator("sweep_every")
     @classmethod

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from models.national import NominationRecord
+from models.review import DEFAULT_CRITERIA, DEFAULT_MIN_EXPERTS, Panel, ReviewRules, panel_of
+from models.rounds import NoticeBatch
+
 
 class Stage(str, Enum):
     """Where a case stands. The values are the names used in queries, the CLI and ``IdriStage``."""
@@ -149,6 +153,9 @@ class ExpertReview:
     expert: str
     score: float
     opinion: str
+    scores: dict[str, float] = field(default_factory=dict)
+    """The score of each review criterion (``ReviewRules.criteria``); ``score`` is their mean.
+    Empty for a case reviewed with one overall score."""
 
 
 @dataclass
@@ -171,6 +178,8 @@ class Decision:
     actor: Actor
     outcome: Outcome
     reason: str
+    batch: NoticeBatch | None = None
+    """An approval as one of a batch (择优): the batch's shared public notice."""
 
 
 @dataclass
@@ -195,6 +204,9 @@ class ObjectionResolution:
 class EvaluationOpening:
     actor: Actor
     note: str = ""
+    reason: str = ""
+    """Why the bureau evaluates now: required outside the regular window (an out-of-cycle
+    evaluation); a note for the history otherwise."""
 
 
 class EvaluationResult(str, Enum):
@@ -228,6 +240,20 @@ class NationalOutcome:
 
 
 @dataclass
+class NationalNomination:
+    """The bureau's answer to the ministry's call (``nominate_national``), with the seed's
+    criteria (行业优势突出、服务良好; the workflow measures 稳定运行2年以上)."""
+
+    actor: Actor
+    call: str
+    """The ministry's call it answers (e.g. its notice's title and number)."""
+    industry_advantage: str
+    """行业优势突出: the institute's outstanding advantage in its industry."""
+    service: str
+    """服务良好: the service it gives."""
+
+
+@dataclass
 class Withdrawal:
     actor: Actor
     reason: str
@@ -253,6 +279,8 @@ class Policy:
     evaluation_period_days: int = 60
     rectification_period_days: int = 180
     national_min_stable_years: int = 2
+    min_experts: int = DEFAULT_MIN_EXPERTS
+    review_criteria: list[str] = field(default_factory=lambda: list(DEFAULT_CRITERIA))
 
 
 @dataclass
@@ -284,6 +312,8 @@ class ReviewEntry:
     email: str | None = None
     score: float | None = None
     opinion: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+    """The score of each criterion, for a case reviewed on criteria."""
 
 
 @dataclass
@@ -344,6 +374,12 @@ class CaseState:
     history_dropped: int = 0
     """Older history entries not carried across continue-as-new (the registry keeps them all)."""
     warnings: list[str] = field(default_factory=list)
+    review_rules: ReviewRules | None = None
+    """The panel rules the case started with; ``None`` for a case started before them."""
+    stable_since: datetime | None = None
+    """When the last rectification was completed: stable operation counts from then."""
+    nomination: NominationRecord | None = None
+    """The national nomination answering the ministry's call, with its criteria."""
     undelivered: list[str] = field(default_factory=list)
     """Events whose mail was still going out when the last run continued as new: this run
     delivers them (the case never waits for a mail server to move on)."""
@@ -379,6 +415,8 @@ class CaseState:
             notice=self.notice,
             rectification_due=self.rectification_due,
             history_length=self.history_dropped + len(self.history),
+            panel=panel_of(self),
+            nomination=self.nomination,
         )
 
     def compact(self, history_kept: int) -> CaseState:
@@ -417,6 +455,9 @@ class CaseStatus:
     notice: NoticePeriod | None = None
     rectification_due: datetime | None = None
     history_length: int = 0
+    panel: Panel | None = None
+    """The review panel's aggregate (score, criteria, inspection, what approval needs)."""
+    nomination: NominationRecord | None = None
 
 
 @dataclass

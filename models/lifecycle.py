@@ -21,8 +21,9 @@ from typing import Any
 
 from transitions import Machine
 
+from models import national, review
 from models.case import CaseState, EvaluationResult, Level, Policy, Stage
-from models.time import add_years, cst_date
+from models.time import cst_date
 
 # transitions logs every trigger at INFO; inside thousands of workflows that is noise.
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -98,6 +99,14 @@ TRANSITIONS: list[dict[str, Any]] = [
     _row(
         "open_evaluation", S.DESIGNATED, S.UNDER_EVALUATION, conditions=["evaluation_window_open"]
     ),
+    # Consequences do not wait for the cycle (不再具备…条件的，将从…名录中删除): the bureau may
+    # evaluate at any time, with a reason (the ``open_evaluation`` update's), same outcomes.
+    _row(
+        "open_evaluation_out_of_cycle",
+        S.DESIGNATED,
+        S.UNDER_EVALUATION,
+        unless=["evaluation_window_open"],
+    ),
     _row("rate_good", S.UNDER_EVALUATION, S.DESIGNATED),
     _row("order_rectification", S.UNDER_EVALUATION, S.RECTIFYING),
     _row("complete_rectification", S.RECTIFYING, S.UNDER_EVALUATION),
@@ -105,6 +114,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     _row(
         "recommend_national",
         S.UNDER_EVALUATION,
+        S.NATIONAL_REVIEW,
+        conditions=["is_municipal", "stable_long_enough"],
+    ),
+    # The ministry's call (根据工业和信息化部统一部署), answered whenever the institute is eligible.
+    _row(
+        "nominate_national",
+        S.DESIGNATED,
         S.NATIONAL_REVIEW,
         conditions=["is_municipal", "stable_long_enough"],
     ),
@@ -125,25 +141,13 @@ class Guard:
 
 
 def _review_complete(case: CaseState, policy: Policy, now: datetime) -> bool:
-    return (
-        bool(case.reviews)
-        and all(r.score is not None for r in case.reviews)
-        and case.inspection is not None
-    )
+    """The panel's work is complete (``models/review.py``: its size, its reviews, a site
+    inspection; under the case's rules, one that passed)."""
+    return not review.approval_missing(case)
 
 
 def _explain_review(case: CaseState, policy: Policy, now: datetime) -> str:
-    missing = [r.expert for r in case.reviews if r.score is None]
-    parts = []
-    if not case.reviews:
-        parts.append("no expert is assigned")
-    if missing:
-        parts.append(f"reviews still missing from {', '.join(missing)}")
-    if case.inspection is None:
-        parts.append("no site inspection is recorded")
-    return "approval needs every assigned expert's review and a site inspection: " + "; ".join(
-        parts
-    )
+    return review.approval_refusal(case)
 
 
 def evaluation_opens_at(case: CaseState, policy: Policy) -> datetime | None:
@@ -153,9 +157,21 @@ def evaluation_opens_at(case: CaseState, policy: Policy) -> datetime | None:
 
 
 def national_eligible_from(case: CaseState, policy: Policy) -> datetime | None:
-    if case.designated_at is None:
-        return None
-    return add_years(case.designated_at, policy.national_min_stable_years)
+    return national.eligible_from(case, policy)
+
+
+def _explain_stability(case: CaseState, policy: Policy, now: datetime) -> str:
+    since = national.stable_since(case)
+    counted = (
+        f"the rectification completed on {_day(since)}"
+        if since is not None and since != case.designated_at
+        else f"designation on {_day(case.designated_at)}"
+    )
+    return (
+        f"a national recommendation needs {policy.national_min_stable_years} years of stable "
+        f"operation (稳定运行2年以上) since {counted}; the earliest is "
+        f"{_day(national_eligible_from(case, policy))}"
+    )
 
 
 GUARDS: dict[str, Guard] = {
@@ -192,11 +208,7 @@ GUARDS: dict[str, Guard] = {
         lambda case, policy, now: (
             (eligible := national_eligible_from(case, policy)) is not None and now >= eligible
         ),
-        lambda case, policy, now: (
-            f"a national recommendation needs {policy.national_min_stable_years} years of stable "
-            f"operation since designation on {_day(case.designated_at)}; the earliest is "
-            f"{_day(national_eligible_from(case, policy))}"
-        ),
+        _explain_stability,
     ),
 }
 

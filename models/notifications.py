@@ -31,6 +31,8 @@ ROUTES: Mapping[str, tuple[str, ...]] = {
     "complete_rectification": (DISTRICT, BUREAU),
     "delist": (APPLICANT, DISTRICT, BUREAU),
     "recommend_national": (APPLICANT, DISTRICT, BUREAU),
+    "open_evaluation_out_of_cycle": (APPLICANT, DISTRICT),
+    "nominate_national": (APPLICANT, DISTRICT, BUREAU),
     "record_national_outcome": (APPLICANT, DISTRICT, BUREAU),
     "withdraw": (DISTRICT, BUREAU),
     "miss_round": (APPLICANT, DISTRICT),

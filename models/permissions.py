@@ -40,6 +40,8 @@ ROLE_ACTIONS: Mapping[str, frozenset[Role]] = {
     "complete_rectification": frozenset({R.DISTRICT_OFFICER}),
     "delist": frozenset({R.BUREAU_OFFICER}),
     "recommend_national": frozenset({R.BUREAU_OFFICER}),
+    "open_evaluation_out_of_cycle": frozenset({R.BUREAU_OFFICER}),
+    "nominate_national": frozenset({R.BUREAU_OFFICER}),
     "record_national_outcome": frozenset({R.BUREAU_OFFICER}),
     "withdraw": frozenset({R.APPLICANT, R.DISTRICT_OFFICER, R.BUREAU_OFFICER}),
 }

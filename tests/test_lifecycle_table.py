@@ -52,6 +52,7 @@ def test_every_operator_action_has_an_update() -> None:
         "open_evaluation",
         "complete_rectification",
         "record_national_outcome",
+        "nominate_national",
         "withdraw",
     }
     # Actions reached through a shared update: decide, resolve_objection, record_evaluation.
@@ -65,6 +66,7 @@ def test_every_operator_action_has_an_update() -> None:
         "order_rectification",
         "delist",
         "recommend_national",
+        "open_evaluation_out_of_cycle",
     }
     actions = set(MACHINE.events) - SYSTEM_ACTIONS
     assert actions == updates | via_shared

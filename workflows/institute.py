@@ -30,9 +30,12 @@ with workflow.unsafe.imports_passed_through():
         deadlines,
         lifecycle,
         limits,
+        national,
         notifications,
         permissions,
         records,
+        review,
+        rounds,
         search,
     )
     from models.case import (
@@ -50,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         HistoryEntry,
         InstituteInput,
         Level,
+        NationalNomination,
         NationalOutcome,
         NoticePeriod,
         Objection,
@@ -66,6 +70,8 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Withdrawal,
     )
+    from models.national import NominationRecord
+    from models.rounds import NoticeBatch
     from models.time import add_years, cst_date, end_of_day, round_year_for
 
 BEFORE_NOTICE = frozenset(
@@ -109,6 +115,15 @@ accepted while its last mails and pages went out; earlier runs ended without wai
 PAPER_REVIEW_NAMED = "paper-review-named"
 """Patch: from this version a review a bureau officer enters for an expert (received on paper)
 says so in the history's reason; earlier runs recorded the plain reason."""
+
+REVIEW_PANEL_RULES = "review-panel-rules"
+"""Patch: a case started from this version on carries the panel rules in force when it started
+(``models/review.py``: a minimum panel, scores on criteria, a site inspection that passed);
+cases started earlier keep the rules they started with (``review_rules`` stays ``None``)."""
+
+RECTIFICATION_RESTARTS_STABILITY = "rectification-restarts-stability"
+"""Patch: from this version a completed rectification restarts the count of stable operation
+(稳定运行2年以上) a national recommendation needs; earlier runs counted from designation."""
 
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
@@ -225,6 +240,10 @@ class InstituteWorkflow:
         )
         if input.carried is None:
             async with self._lock:
+                if workflow.patched(REVIEW_PANEL_RULES):
+                    self._case.review_rules = review.ReviewRules(
+                        self._policy.min_experts, list(self._policy.review_criteria)
+                    )
                 self._case.round_year = round_year_for(
                     self._case.created_at,
                     self._policy.round_deadline_month,
@@ -534,6 +553,7 @@ class InstituteWorkflow:
         *,
         recheck: Callable[[], object] | None = None,
         expert: ReviewEntry | None = None,
+        batch: NoticeBatch | None = None,
     ) -> CaseStatus:
         """Apply one operator action under the lock and record it.
 
@@ -552,24 +572,42 @@ class InstituteWorkflow:
             # The machine decides on the case as it stands; the action's data comes after.
             new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
             details = (change() if change else None) or {}
-            await self._after(trigger, new_stage, details)
+            await self._after(trigger, new_stage, details, batch)
             return await self._transition(
                 trigger, actor, new_stage, reason, details=details, expert=expert
             )
 
-    async def _after(self, trigger: str, new_stage: Stage, details: dict[str, str]) -> None:
-        """Consequences of reaching a stage that need more than the trigger's own data."""
+    async def _after(
+        self,
+        trigger: str,
+        new_stage: Stage,
+        details: dict[str, str],
+        batch: NoticeBatch | None = None,
+    ) -> None:
+        """Consequences of reaching a stage that need more than the trigger's own data.
+
+        An approval in a batch (择优) starts its notice when the batch's first case did: this
+        case's own ``notice_period`` activity must give the batch's period, or it is refused
+        (nothing recorded) rather than put into the notice with another one."""
         case, policy, now = self._case, self._policy, workflow.now()
         assert policy is not None
         if new_stage is Stage.PUBLIC_NOTICE and case.stage is not Stage.PUBLIC_NOTICE:
             notice = await workflow.execute_activity(
                 records.ActivityName.NOTICE_PERIOD,
                 records.NoticeRequest(
-                    now, policy.notice_working_days, policy.notice_override_seconds
+                    batch.start if batch and batch.start else now,
+                    policy.notice_working_days,
+                    policy.notice_override_seconds,
                 ),
                 result_type=NoticePeriod,
                 **QUICK,
             )
+            if batch is not None:
+                if batch.end is not None and notice.end != batch.end:
+                    raise refuse(
+                        rounds.period_mismatch(case.case_id, batch, notice.start, notice.end)
+                    )
+                details.update(batch_round=str(batch.round_year), batch=",".join(batch.cases))
             case.notice, case.objections = notice, []
             case.warnings.extend(w for w in notice.warnings if w not in case.warnings)
             details.update(notice_start=notice.start.isoformat(), notice_end=notice.end.isoformat())
@@ -671,7 +709,10 @@ class InstituteWorkflow:
         def change() -> dict[str, str]:
             entry = next(r for r in self._case.reviews if r.expert == review.expert.strip())
             entry.score, entry.opinion = float(review.score), review.opinion
-            return {"expert": entry.expert, "score": f"{entry.score:g}"}
+            entry.scores = {name: float(value) for name, value in review.scores.items()}
+            details = {"expert": entry.expert, "score": f"{entry.score:g}"}
+            details.update({f"score_{name}": f"{value:g}" for name, value in entry.scores.items()})
+            return details
 
         reason = f"review by {review.expert}: {review.score:g}"
         if review.actor.role is Role.BUREAU_OFFICER and workflow.patched(PAPER_REVIEW_NAMED):
@@ -690,14 +731,14 @@ class InstituteWorkflow:
         self._check("submit_review", review.actor)
         _require_name(review.expert, "the expert's name")
         _require_text(review.opinion, "the review opinion")
-        score = review.score
-        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
-            raise refuse(f"a score is a number from 0 to 100, not {score!r}")
         if review.actor.role is Role.EXPERT and review.actor.name != review.expert.strip():
             raise refuse(
                 f"{review.actor.name} may submit only their own review, not {review.expert}'s"
             )
         self._reviewable(review)
+        problem = review_rules_problem(self._case, review)
+        if problem:
+            raise refuse(problem)
 
     def _reviewable(self, review: ExpertReview) -> None:
         """Refuse a review by an expert not assigned to the case, or one who already reviewed."""
@@ -730,7 +771,14 @@ class InstituteWorkflow:
 
     @workflow.update
     async def decide(self, decision: Decision) -> CaseStatus:
-        return await self._act(Outcome(decision.outcome).value, decision.actor, decision.reason)
+        batch = decision.batch
+        return await self._act(
+            Outcome(decision.outcome).value,
+            decision.actor,
+            decision.reason,
+            recheck=(lambda: self._joinable(batch)) if batch is not None else None,
+            batch=batch,
+        )
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
@@ -743,6 +791,18 @@ class InstituteWorkflow:
             ) from None
         self._check(outcome.value, decision.actor)
         _require_text(decision.reason, "the reason for the decision")
+        if decision.batch is not None:
+            if outcome is not Outcome.APPROVE:
+                raise refuse("only approvals are given in a batch (one public notice)")
+            self._joinable(decision.batch)
+
+    def _joinable(self, batch: NoticeBatch) -> None:
+        """Refuse a batch this case does not belong to, or whose notice is not current."""
+        if not isinstance(batch, NoticeBatch):
+            raise refuse("the batch of an approval is malformed")
+        problem = rounds.batch_problem(batch, self._case, workflow.now())
+        if problem:
+            raise refuse(problem)
 
     @workflow.update
     async def lodge_objection(self, objection: Objection) -> CaseStatus:
@@ -823,17 +883,49 @@ class InstituteWorkflow:
 
     @workflow.update
     async def open_evaluation(self, opening: EvaluationOpening) -> CaseStatus:
+        await workflow.wait_condition(lambda: self._policy is not None)
+        trigger = self._opening_trigger(opening)
+        reason = opening.reason.strip()
+        if trigger == "open_evaluation":
+            note = opening.note or reason
+            note = note or f"evaluation cycle {self._case.evaluation_cycle + 1} opened"
+        else:
+            due = self._case.next_evaluation_due
+            note = f"evaluation out of cycle (regular one due {cst_date(due) if due else '?'}): "
+            note += reason
         return await self._act(
-            "open_evaluation",
+            trigger,
             opening.actor,
-            opening.note or f"evaluation cycle {self._case.evaluation_cycle + 1} opened",
+            note,
             lambda: {"cycle": str(self._case.evaluation_cycle + 1)},
         )
 
     @open_evaluation.validator
     def _validate_open_evaluation(self, opening: EvaluationOpening) -> None:
         _require(opening)
-        self._check("open_evaluation", opening.actor)
+        reason = opening.reason if isinstance(opening.reason, str) else ""
+        if reason.strip():
+            _require_text(reason, "the reason for the evaluation")
+        trigger = self._opening_trigger(opening)
+        if trigger == "open_evaluation" and self._policy is not None and not reason.strip():
+            refused = lifecycle.refusal(self._case, self._policy, workflow.now(), trigger)
+            if refused and "open_evaluation_out_of_cycle" in refused:
+                raise refuse(
+                    f"{refused}; to evaluate now, outside the regular window, give the reason "
+                    "(idri evaluate open CASE --reason TEXT)"
+                )
+        self._check(trigger, opening.actor)
+
+    def _opening_trigger(self, opening: EvaluationOpening) -> str:
+        """``open_evaluation`` in the regular window; outside it, with a reason, an evaluation
+        out of cycle (不再具备…条件的，将从…名录中删除: consequences do not wait for the cycle).
+        Without a reason it stays ``open_evaluation``, whose refusal names the window."""
+        reason = opening.reason if isinstance(opening.reason, str) else ""
+        if not reason.strip() or self._policy is None:
+            return "open_evaluation"
+        if lifecycle.refusal(self._case, self._policy, workflow.now(), "open_evaluation"):
+            return "open_evaluation_out_of_cycle"
+        return "open_evaluation"
 
     @workflow.update
     async def record_evaluation(self, evaluation: EvaluationRecord) -> CaseStatus:
@@ -894,13 +986,53 @@ class InstituteWorkflow:
 
     @workflow.update
     async def complete_rectification(self, report: RectificationReport) -> CaseStatus:
-        return await self._act("complete_rectification", report.actor, report.report)
+        def change() -> None:
+            # 稳定运行2年以上: a rectification shows the operation was not stable; the count of
+            # stable operation starts again when it is complete.
+            if workflow.patched(RECTIFICATION_RESTARTS_STABILITY):
+                self._case.stable_since = workflow.now()
+
+        return await self._act("complete_rectification", report.actor, report.report, change)
 
     @complete_rectification.validator
     def _validate_complete_rectification(self, report: RectificationReport) -> None:
         _require(report)
         self._check("complete_rectification", report.actor)
         _require_text(report.report, "the rectification report")
+
+    @workflow.update
+    async def nominate_national(self, nomination: NationalNomination) -> CaseStatus:
+        """Answer the ministry's call (根据工业和信息化部统一部署) whenever the institute has
+        operated stably for 2 years, with the seed's criteria (行业优势突出、服务良好、稳定运行2年以上)
+        recorded; the ministry's outcome follows as after an excellent evaluation."""
+
+        def change() -> dict[str, str]:
+            since = national.stable_since(self._case)
+            assert since is not None
+            record = NominationRecord(
+                nomination.call.strip(),
+                nomination.industry_advantage.strip(),
+                nomination.service.strip(),
+                since,
+                workflow.now(),
+            )
+            self._case.nomination = record
+            return {"call": record.call, **record.criteria()}
+
+        return await self._act(
+            "nominate_national",
+            nomination.actor,
+            f"nominated for national level, answering {nomination.call.strip()}",
+            change,
+        )
+
+    @nominate_national.validator
+    def _validate_nominate_national(self, nomination: NationalNomination) -> None:
+        _require(nomination)
+        self._check("nominate_national", nomination.actor)
+        _require_name(nomination.call, "the ministry's call")
+        _require_text(nomination.industry_advantage, "the industry advantage (行业优势突出)")
+        _require_text(nomination.service, "the service (服务良好)")
 
     @workflow.update
     async def record_national_outcome(self, outcome: NationalOutcome) -> CaseStatus:
@@ -949,6 +1081,12 @@ def _details_markdown(status: CaseStatus) -> str:
     if status.next_evaluation_due:
         lines.append(f"**Next evaluation due:** {cst_date(status.next_evaluation_due)}")
     return "\n\n".join(lines)
+
+
+def review_rules_problem(case: CaseState, submitted: ExpertReview) -> str | None:
+    """Why a review's scores do not fit the case's panel rules (``models/review.py``)."""
+    scores = submitted.scores if isinstance(submitted.scores, dict) else None
+    return review.scores_problem(case.review_rules, submitted.score, scores)
 
 
 def identity_refusal(input: InstituteInput, info: workflow.Info) -> str | None:

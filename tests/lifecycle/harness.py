@@ -58,6 +58,12 @@ class Case:
     handle: WorkflowHandle[InstituteWorkflow, CaseStatus]
     case_id: str
     organisation: str
+    criteria: list[str] = field(default_factory=list)
+    """The review criteria of the worker's settings: each review scores them all."""
+
+    def scored(self, actor: Actor, expert: str, score: Any, opinion: str) -> ExpertReview:
+        """A review giving ``score`` on every criterion (so ``score`` is also their mean)."""
+        return ExpertReview(actor, expert, score, opinion, {c: score for c in self.criteria})
 
     async def status(self) -> CaseStatus:
         return await self.handle.query(InstituteWorkflow.status)
@@ -87,7 +93,7 @@ class Case:
     async def review(self, expert: str = "张教授", score: float = 88) -> CaseStatus:
         return await self.handle.execute_update(
             InstituteWorkflow.submit_review,
-            ExpertReview(Actor(expert, Role.EXPERT), expert, score, "方案可行"),
+            self.scored(Actor(expert, Role.EXPERT), expert, score, "方案可行"),
         )
 
     async def inspect(self, passed: bool = True) -> CaseStatus:
@@ -160,8 +166,10 @@ class Case:
         await self.recommend()
         await self.assign("张教授", "天津大学")
         await self.assign("陈工", "河北工业大学")
+        await self.assign("刘研究员", "天津理工大学")
         await self.review("张教授", 88)
         await self.review("陈工", 91)
+        await self.review("刘研究员", 85)
         await self.inspect()
         return await self.decide(Outcome.APPROVE, "评审通过")
 
@@ -244,7 +252,9 @@ class Harness:
             id=workflow_id(case_id),
             task_queue=self.settings.task_queue,
         )
-        case = Case(self.env, handle, case_id, organisation)
+        case = Case(
+            self.env, handle, case_id, organisation, list(self.settings.review_criteria)
+        )
         self.cases.append(case)
         return case
 

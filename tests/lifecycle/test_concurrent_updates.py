@@ -25,7 +25,6 @@ from models.case import (
     Actor,
     CaseStatus,
     ExpertAssignment,
-    ExpertReview,
     ObjectionResolution,
     Recommendation,
     Role,
@@ -126,8 +125,8 @@ async def test_an_expert_reviewing_twice_at_once_is_scored_once(
     await case.assign("另一位专家", "南开大学")
     actor = Actor(expert, Role.EXPERT)
     reviews = (
-        ExpertReview(actor, expert, first, "方案可行"),
-        ExpertReview(actor, expert, second, "需补充材料"),
+        case.scored(actor, expert, first, "方案可行"),
+        case.scored(actor, expert, second, "需补充材料"),
     )
 
     won, _, message = await together(InstituteWorkflow.submit_review, *reviews, case)

@@ -38,6 +38,8 @@ async def test_a_case_without_objection_is_designated_when_the_notice_period_end
             "recommend",
             "assign_expert",
             "assign_expert",
+            "assign_expert",
+            "submit_review",
             "submit_review",
             "submit_review",
             "record_inspection",

@@ -33,9 +33,9 @@ DISTRICT_EMAIL = "binhai@tj.gov.cn"
 NOTICE = timedelta(hours=1)
 """A short public notice (``notice_period_override``): the outage lasts over two simulated hours."""
 
-MAILS_TO_DESIGNATION = 12
-"""created and submit_plan (district), recommend (applicant, district, bureau), two experts
-assigned, approve (applicant, district), designation (applicant, district, bureau)."""
+MAILS_TO_DESIGNATION = 13
+"""created and submit_plan (district), recommend (applicant, district, bureau), three experts
+assigned (the minimum panel), approve (applicant, district), designation (applicant, district, bureau)."""
 
 
 async def eventually(check: Callable[[], object], what: str, *, seconds: float = 15) -> None:

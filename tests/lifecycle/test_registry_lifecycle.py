@@ -362,6 +362,8 @@ async def test_a_designation_enters_the_registry_with_its_trail_mails_and_pages(
                 "recommend",
                 "assign_expert",
                 "assign_expert",
+                "assign_expert",
+                "submit_review",
                 "submit_review",
                 "submit_review",
                 "record_inspection",
@@ -406,6 +408,7 @@ async def test_a_designation_enters_the_registry_with_its_trail_mails_and_pages(
             # in the applicant's mails.
             experts = registry_read.outbox(engine, case_id=case.case_id)
             assert sorted(addressee(r) for r in experts if r.role == "expert") == [
+                f"刘研究员 <{EXPERT_EMAIL}>",
                 f"张教授 <{EXPERT_EMAIL}>",
                 f"陈工 <{EXPERT_EMAIL}>",
             ]
