@@ -198,6 +198,15 @@ async def record_national(
     return await _act(request, found, account, case_id, body)
 
 
+@router.post("/cases/{case_id}/national/nomination")
+async def nominate_national(
+    request: Request, found: Found, account: SignedIn, case_id: str, body: a.NominateNational
+) -> dict[str, Any]:
+    """Answer the ministry's call: nominate the institute for national level, with the
+    criteria (行业优势突出、服务良好; 稳定运行2年以上 is measured)."""
+    return await _act(request, found, account, case_id, body)
+
+
 @router.post("/cases/{case_id}/withdrawal")
 async def withdraw(
     request: Request, found: Found, account: SignedIn, case_id: str, body: a.Withdraw

@@ -20,6 +20,7 @@ from models.case import (
     EvaluationOpening,
     EvaluationRecord,
     EvaluationResult,
+    NationalNomination,
     NationalOutcome,
     Objection,
     ObjectionResolution,
@@ -123,10 +124,15 @@ class ResolveObjection(CaseAction):
 
 class OpenEvaluation(CaseAction):
     path = "evaluation/open"
+    reason: str = Field(default="", max_length=TEXT_MAX)
+    """Why evaluate now: required outside the regular window (an out-of-cycle evaluation)."""
     note: str = Field(default="", max_length=TEXT_MAX)
+    """A note for the history of a regular evaluation (the older name of ``reason``)."""
 
     def payload(self, actor: Actor) -> tuple[Any, Any]:
-        return InstituteWorkflow.open_evaluation, EvaluationOpening(actor, self.note)
+        return InstituteWorkflow.open_evaluation, EvaluationOpening(
+            actor, self.note, reason=self.reason
+        )
 
 
 class RecordEvaluation(CaseAction):
@@ -173,6 +179,22 @@ class RecordNational(CaseAction):
         )
 
 
+class NominateNational(CaseAction):
+    """The ministry's call answered (根据工业和信息化部统一部署), with the seed's criteria."""
+
+    path = "national/nomination"
+    call: str = Field(max_length=NAME_MAX)
+    industry_advantage: Text
+    """行业优势突出"""
+    service: Text
+    """服务良好"""
+
+    def payload(self, actor: Actor) -> tuple[Any, Any]:
+        return InstituteWorkflow.nominate_national, NationalNomination(
+            actor, self.call, self.industry_advantage, self.service
+        )
+
+
 class Withdraw(CaseAction):
     path = "withdrawal"
     reason: Text
@@ -192,6 +214,7 @@ SIMPLE_ACTIONS: tuple[type[CaseAction], ...] = (
     RecordEvaluation,
     ReportRectification,
     RecordNational,
+    NominateNational,
     Withdraw,
 )
 """Actions that are one update carrying the body as it is. Assigning experts and submitting a
@@ -204,7 +227,10 @@ class AssignExperts(Body):
 
 
 class SubmitReview(Body):
-    score: float = Field(ge=0, le=100)
+    score: float | None = Field(default=None, ge=0, le=100)
+    """One overall score: for a case reviewed without criteria."""
+    scores: dict[str, float] | None = Field(default=None, max_length=20)
+    """The score of each review criterion, from 0 to 100; the review's score is their mean."""
     opinion: Text
     expert: str | None = Field(default=None, max_length=NAME_MAX)
     """Only when a bureau officer enters a review received on paper: whose review it is."""

@@ -30,10 +30,11 @@ from idri.service.access import actor_of, case_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused
 from idri.service.temporal import answer, case_handle, normalise_case_id, rpc_failure
-from models import permissions, search
+from models import permissions, review, search
 from models.candidates import candidate_problems, case_id_for, next_case_id, organisation_key
 from models.case import (
     TERMINAL_STAGES,
+    Actor,
     CaseStatus,
     Contact,
     ExpertAssignment,
@@ -195,7 +196,7 @@ class CaseService:
         else:
             # Anyone else is refused by the workflow, which decides who may review.
             expert = request.expert or account.name
-        review = ExpertReview(actor, expert, request.score, request.opinion)
+        review = _review_of(actor, expert, request)
         return await self._update(case_id, [(InstituteWorkflow.submit_review, review)])
 
     async def start(self, account: Account, request: NewCase) -> Started:
@@ -262,6 +263,10 @@ class CaseService:
         if denied:
             raise Forbidden(f"permission denied: {denied}")
         return status
+
+    async def update(self, case_id: str, updates: list[tuple[Any, Any]]) -> CaseView:
+        """Send updates already built with the account's actor (a batch approval's)."""
+        return await self._update(case_id, updates)
 
     async def _update(self, case_id: str, updates: list[tuple[Any, Any]]) -> CaseView:
         """Send updates in order, stopping at the first refusal (earlier ones stay applied)."""
@@ -414,6 +419,23 @@ def _direction(text: str) -> str:
         return DIRECTIONS.find(text).code
     except UnknownEntry as error:
         raise Invalid(str(error)) from None
+
+
+def _review_of(actor: Actor, expert: str, request: SubmitReview) -> ExpertReview:
+    """The review as the workflow takes it: scores per criterion with their mean, or one
+    score (the case's rules decide which it needs, and refuse the other)."""
+    if request.scores is not None and request.score is not None:
+        raise Invalid(
+            'give the scores per criterion ("scores") or one overall score ("score"), not both'
+        )
+    if request.scores:
+        if any(not 0 <= value <= 100 for value in request.scores.values()):
+            raise Invalid("every criterion's score is a number from 0 to 100")
+        scores = dict(request.scores)
+        return ExpertReview(actor, expert, review.overall(scores), request.opinion, scores)
+    if request.score is None:
+        raise Invalid('a review needs its scores per criterion ("scores") or a "score"')
+    return ExpertReview(actor, expert, request.score, request.opinion)
 
 
 def _contact(contact: Any) -> Contact | None:

@@ -43,10 +43,15 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "organisation": "河北工业大学",
         "email": "zhao@hebut.edu.cn",
     },
+    "孙工": {"role": AccountRole.EXPERT, "organisation": "南开大学", "email": "sun@nankai.edu.cn"},
     "申请人": {"role": AccountRole.APPLICANT, "organisation": APPLICANT_ORG},
     "别家": {"role": AccountRole.APPLICANT, "organisation": "天津另一家有限公司"},
 }
-"""The people of the tests, by name: the bureau, two districts, two experts, two applicants."""
+"""The people of the tests, by name: the bureau, two districts, three experts (the minimum
+panel), two applicants."""
+
+CRITERIA_SCORES = {"capability": 90.0, "team": 86.0, "service": 88.0, "plan": 84.0}
+"""A review on the default criteria (``IDRI_REVIEW_CRITERIA``); its score is their mean, 87."""
 
 
 @dataclass
@@ -117,9 +122,14 @@ def _post(who: str, path: str, body: dict[str, Any]) -> Callable[[Api, str], Any
     return step
 
 
+PANEL = ["陈工", "赵工", "孙工"]
+
+
 async def _assign_and_review(api: Api, case_id: str) -> None:
-    await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]})
-    await api.ok("陈工", "POST", f"/api/cases/{case_id}/reviews", {"score": 88, "opinion": "好"})
+    await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": PANEL})
+    for expert in PANEL:
+        review = {"scores": CRITERIA_SCORES, "opinion": "好"}
+        await api.ok(expert, "POST", f"/api/cases/{case_id}/reviews", review)
     await api.ok(
         "李处长", "POST", f"/api/cases/{case_id}/inspection", {"passed": True, "note": "属实"}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.api.conftest import PLAN_SHA, Api
+from tests.api.conftest import CRITERIA_SCORES, PLAN_SHA, Api
 
 
 async def test_an_expert_sees_and_reviews_only_the_cases_assigned_to_it(api: Api) -> None:
@@ -62,7 +62,7 @@ async def test_a_paper_review_names_the_officer_who_entered_it(api: Api) -> None
         "李处长",
         "POST",
         f"/api/cases/{case_id}/reviews",
-        {"score": 80, "opinion": "纸质", "expert": "赵工"},
+        {"scores": dict.fromkeys(CRITERIA_SCORES, 80.0), "opinion": "纸质", "expert": "赵工"},
     )
     assert [(r["expert"], r["score"]) for r in status["reviews"]] == [("赵工", 80.0)]
     last = (await api.ok("李处长", "GET", f"/api/cases/{case_id}/history"))[-1]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from idri.auth.accounts import AccountRole
-from tests.api.conftest import PLAN_SHA, Api
+from tests.api.conftest import CRITERIA_SCORES, PLAN_SHA, Api
 
 EVERYONE = ("admin", "李处长", "王科长", "刘科长", "陈工", "赵工", "applicant", "别家")
 """``applicant`` is the applicant of the case under test (created per case)."""
@@ -47,9 +47,9 @@ ACTIONS = [
     Action(
         "reviews",
         "under_review",
-        {"score": 90, "opinion": "很好"},
+        {"scores": CRITERIA_SCORES, "opinion": "很好"},
         ("陈工", "李处长"),
-        bodies={"李处长": {"score": 90, "opinion": "纸质评审", "expert": "陈工"}},
+        bodies={"李处长": {"scores": CRITERIA_SCORES, "opinion": "纸质评审", "expert": "陈工"}},
     ),
     Action("inspection", "under_review", {"passed": True, "note": "属实"}, ("李处长",)),
     Action(
