@@ -107,8 +107,11 @@ def show_status(s: Json) -> None:
     rows += _optional_rows(s)
     for review in s.get("reviews") or []:
         score = f"{review['score']:g}" if review.get("score") is not None else "awaited"
+        if review.get("scores"):
+            score += f" ({criteria_text(review['scores'])})"
         who = f"{literal(review['expert'])} ({literal(review['organisation'])})"
         rows.append(("Expert", f"{who}: {score}"))
+    rows += panel_rows(s)
     rows += [("[yellow]Warning[/]", literal(w)) for w in s.get("warnings") or []]
     rows.append(
         ("History", f"{s.get('history_length', 0)} events (idri history {literal(s['case_id'])})")
@@ -128,6 +131,37 @@ def _optional_rows(s: Json) -> list[tuple[str, str]]:
         ("previous_case_id", "Re-application of", literal),
     ]
     return [(name, form(s[key])) for key, name, form in shown_as if s.get(key)]
+
+
+def criteria_text(scores: Json) -> str:
+    """``capability 90, team 86``: scores per review criterion."""
+    return ", ".join(f"{literal(name)} {value:g}" for name, value in scores.items())
+
+
+def panel_rows(s: Json) -> list[tuple[str, str]]:
+    """The panel's aggregate and the national nomination, when the case has them."""
+    rows = []
+    panel = s.get("panel")
+    if panel:
+        score = f"{panel['score']:g}" if panel.get("score") is not None else "no review yet"
+        rows.append(
+            (
+                "Panel",
+                f"aggregate {score}; {panel['reviewed']} of {panel['assigned']} reviewed "
+                f"(at least {panel['min_experts']} experts); inspection {panel['inspection']}",
+            )
+        )
+        if panel.get("by_criterion"):
+            rows.append(("Criteria", criteria_text(panel["by_criterion"])))
+        if panel.get("missing") and s.get("stage") == "under_review":
+            rows.append(("Approval needs", literal("; ".join(panel["missing"]))))
+    nomination = s.get("nomination")
+    if nomination:
+        rows.append(("National call", literal(nomination["call"])))
+        rows.append(("Industry advantage", literal(nomination["industry_advantage"])))
+        rows.append(("Service", literal(nomination["service"])))
+        rows.append(("Stable since", day(nomination["stable_since"])))
+    return rows
 
 
 def ended_text(ending: Json) -> str:

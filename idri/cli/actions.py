@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
     """Add the action commands and groups to the ``idri`` app."""
     for group in (plan, review, objection, evaluate, rectify):
         app.add_typer(group, rich_help_panel=HELP_PANEL)
-    for command in (recommend, inspect, decide, object_, national, withdraw):
+    # ``national`` is a group of its own (idri.cli.selection): nominate, and MIIT's result.
+    for command in (recommend, inspect, decide, object_, withdraw):
         name = command.__name__.rstrip("_")
         app.command(name, rich_help_panel=HELP_PANEL)(command)
 
@@ -135,11 +136,44 @@ def review_assign(
     act(case, "experts", {"experts": expert}, done=f"assigned {', '.join(expert)}", json_=json_)
 
 
+def _criteria_scores(values: list[str]) -> dict[str, float]:
+    """``--criterion capability=85`` options as ``{"capability": 85.0}``."""
+    scores: dict[str, float] = {}
+    for value in values:
+        name, equals, number = value.partition("=")
+        try:
+            if not equals or not name.strip():
+                raise ValueError
+            score = float(number)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not NAME=SCORE, such as capability=85", param_hint="--criterion"
+            ) from None
+        if name.strip() in scores:
+            raise typer.BadParameter(f"{name.strip()} is given twice", param_hint="--criterion")
+        scores[name.strip()] = score
+    return scores
+
+
 @review.command("submit")
 def review_submit(
     case: CaseArg,
-    score: Annotated[float, typer.Option("--score", help="Score from 0 to 100.")],
     opinion: Annotated[str, typer.Option("--opinion", help="The expert's opinion.")],
+    criterion: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--criterion",
+            help="NAME=SCORE, 0 to 100, for each review criterion (IDRI_REVIEW_CRITERIA: by "
+            "default capability, team, service, plan); the review's score is their mean.",
+            show_default=False,
+        ),
+    ] = None,
+    score: Annotated[
+        float | None,
+        typer.Option(
+            "--score", help="One overall score, 0 to 100: for a case reviewed without criteria."
+        ),
+    ] = None,
     expert: Annotated[
         str | None,
         typer.Option(
@@ -152,8 +186,18 @@ def review_submit(
     json_: JsonOption = False,
     identity: IdentityOption = None,
 ) -> None:
-    """Record an assigned expert's score and opinion."""
-    body: dict[str, Any] = {"score": score, "opinion": opinion}
+    """Record an assigned expert's scores (on each criterion) and opinion."""
+    body: dict[str, Any] = {"opinion": opinion}
+    if criterion:
+        body["scores"] = _criteria_scores(criterion)
+    if score is not None:
+        body["score"] = score
+    if not criterion and score is None:
+        raise typer.BadParameter(
+            "give --criterion NAME=SCORE for each review criterion (or --score for a case "
+            "reviewed without criteria)",
+            param_hint="--criterion",
+        )
     if expert is not None:
         body["expert"] = expert
     done = f"review by {expert}" if expert else "review recorded"
@@ -183,15 +227,44 @@ def inspect(
 
 
 def decide(
-    case: CaseArg,
+    cases: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="CASE...",
+            help="The case; with --batch, every case of the batch.",
+            show_default=False,
+        ),
+    ],
     outcome: Annotated[Outcome, typer.Option("--outcome", help="approve, defer or reject.")],
     reason: Annotated[str, typer.Option("--reason", help="The comprehensive evaluation.")],
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            "--batch",
+            metavar="YEAR",
+            help="Approve the cases of the YEAR round together (择优): one public notice, one "
+            "period, one page. Every case is checked first; none is approved unless all can be.",
+            show_default=False,
+        ),
+    ] = None,
     json_: JsonOption = False,
     identity: IdentityOption = None,
 ) -> None:
     """The bureau's comprehensive evaluation: approve (public notice), defer or reject."""
+    if batch is not None:
+        from idri.cli.selection import approve_batch
+
+        if outcome is not Outcome.APPROVE:
+            raise typer.BadParameter("a batch is approved together: use --outcome approve")
+        approve_batch(batch, cases, reason, json_=json_)
+        return
+    if len(cases) != 1:
+        raise typer.BadParameter(
+            f"one case at a time ({len(cases)} given); to approve several cases of a round "
+            "together, add --batch YEAR"
+        )
     act(
-        case,
+        cases[0],
         "decision",
         {"outcome": outcome.value, "reason": reason},
         done=f"decision: {outcome.value}",
@@ -259,12 +332,27 @@ evaluate = typer.Typer(
 @evaluate.command("open")
 def evaluate_open(
     case: CaseArg,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="Why evaluate now: required outside the regular window (an evaluation out "
+            "of cycle, e.g. the institute may no longer meet the conditions).",
+        ),
+    ] = "",
     note: Annotated[str, typer.Option("--note", help="A note for the history.")] = "",
     json_: JsonOption = False,
     identity: IdentityOption = None,
 ) -> None:
-    """Open the tracking evaluation (possible in the window before it is due)."""
-    act(case, "evaluation/open", {"note": note}, done="evaluation opened", json_=json_)
+    """Open the tracking evaluation: in the window before it is due, or at any time with a
+    reason (consequences do not wait for the 3-year cycle)."""
+    act(
+        case,
+        "evaluation/open",
+        {"reason": reason, "note": note},
+        done="evaluation opened",
+        json_=json_,
+    )
 
 
 @evaluate.command("record")

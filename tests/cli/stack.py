@@ -51,7 +51,13 @@ APPLICANT_ORG = "天津示例申请有限公司"
 EXPERTS = {
     "张教授": ("天津大学", "zhang@tju.example.cn"),
     "陈工": ("河北工业大学", "chen@hebut.example.cn"),
+    "孙工": ("南开大学", "sun@nankai.example.cn"),
 }
+PANEL = tuple(EXPERTS)
+"""A panel of three: the minimum (``IDRI_MIN_EXPERTS``) a case needs to be approved."""
+CRITERIA = ("--criterion", "capability=90", "--criterion", "team=86")
+CRITERIA += ("--criterion", "service=88", "--criterion", "plan=84")
+"""A review on the default criteria (``IDRI_REVIEW_CRITERIA``): its score is their mean, 87."""
 ACCOUNTS: dict[str, tuple[str, ...]] = {
     BUREAU: ("--role", "bureau_officer"),
     DISTRICT_OFFICER: ("--role", "district_officer", "--district", "滨海新区"),

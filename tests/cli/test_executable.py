@@ -16,7 +16,7 @@ from tests.cli.stack import BIN, ROOT, Stack, clean_environment, imported_by, ne
 
 COMMANDS = {
     *("survey", "plan", "recommend", "review", "inspect", "decide", "object", "objection"),
-    *("evaluate", "rectify", "national", "withdraw"),
+    *("evaluate", "rectify", "national", "withdraw", "round"),
     *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
     *("user", "login", "logout", "whoami", "password"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.stack import BUREAU, DISTRICT_OFFICER, Stack, wait_for_stage
+from tests.cli.stack import BUREAU, CRITERIA, DISTRICT_OFFICER, PANEL, Stack, wait_for_stage
 
 pytestmark = pytest.mark.devserver
 
@@ -36,9 +36,8 @@ def test_a_case_goes_from_survey_to_designation_by_cli_alone(
 
     steps: list[tuple[str, tuple[str, ...]]] = [
         (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐：设计能力突出", "--national")),
-        (BUREAU, ("review", "assign", case, "--expert", "张教授", "--expert", "陈工")),
-        ("张教授", ("review", "submit", case, "--score", "88", "--opinion", "好")),
-        ("陈工", ("review", "submit", case, "--score", "91", "--opinion", "很好")),
+        (BUREAU, ("review", "assign", case, *(x for e in PANEL for x in ("--expert", e)))),
+        *((expert, ("review", "submit", case, *CRITERIA, "--opinion", "好")) for expert in PANEL),
         (BUREAU, ("inspect", case, "--result", "pass", "--note", "场地、团队到位")),
     ]
     for who, step in steps:
@@ -136,11 +135,11 @@ def _in_public_notice(stack: Stack, org: str) -> str:
     steps: list[tuple[str, tuple[str, ...]]] = [
         (DISTRICT_OFFICER, ("plan", "submit", case, "--file", __file__)),
         (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐")),
-        (BUREAU, ("review", "assign", case, "--expert", "张教授")),
-        # A review received on paper, entered by the bureau for the expert.
-        (
-            BUREAU,
-            ("review", "submit", case, "--expert", "张教授", "--score", "80", "--opinion", "可"),
+        (BUREAU, ("review", "assign", case, *(x for e in PANEL for x in ("--expert", e)))),
+        # Reviews received on paper, entered by the bureau for the experts.
+        *(
+            (BUREAU, ("review", "submit", case, "--expert", e, *CRITERIA, "--opinion", "可"))
+            for e in PANEL
         ),
         (BUREAU, ("inspect", case, "--result", "pass", "--note", "ok")),
         (BUREAU, ("decide", case, "--outcome", "approve", "--reason", "通过")),
