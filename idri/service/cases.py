@@ -89,8 +89,10 @@ class CaseService:
         """Where a case stands. The query still answers from a closed workflow's history, but
         a case ended outside the lifecycle has no deadline nor allowed actions any more."""
         case_id = normalise_case_id(case_id)
-        status = await self._visible_status(account, case_id)
-        ending = await ending_of(self.client, workflow_id(case_id))
+        # Asked together: the status query and the description of how the workflow stands.
+        status, ending = await asyncio.gather(
+            self._visible_status(account, case_id), ending_of(self.client, workflow_id(case_id))
+        )
         if ending is not None:
             status = dataclasses.replace(
                 status,
