@@ -252,9 +252,7 @@ class Harness:
             id=workflow_id(case_id),
             task_queue=self.settings.task_queue,
         )
-        case = Case(
-            self.env, handle, case_id, organisation, list(self.settings.review_criteria)
-        )
+        case = Case(self.env, handle, case_id, organisation, list(self.settings.review_criteria))
         self.cases.append(case)
         return case
 
