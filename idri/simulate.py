@@ -41,7 +41,7 @@ from temporalio.testing import WorkflowEnvironment
 from idri.codec import STRICT_CONVERTER
 from idri.reports import Report, build_report
 from idri.settings import Settings
-from models import search
+from models import review, search
 from models.case import (
     Actor,
     CaseStatus,
@@ -305,6 +305,14 @@ class _Simulation:
             )
         )
 
+    def _review(self, expert: Actor, rng: random.Random) -> ExpertReview:
+        """A review on the settings' criteria (one overall score when there are none)."""
+        criteria = self.settings.review_criteria
+        if not criteria:
+            return ExpertReview(expert, expert.name, round(rng.uniform(60, 98), 1), "评审意见")
+        scores = {name: round(rng.uniform(60, 98), 1) for name in criteria}
+        return ExpertReview(expert, expert.name, review.overall(scores), "评审意见", scores)
+
     async def _status(self, case_id: str) -> CaseStatus | None:
         handle = self.client.get_workflow_handle_for(InstituteWorkflow.run, workflow_id(case_id))
         try:
@@ -341,7 +349,9 @@ class _Simulation:
             and status.round_year
             and now > round_deadline(status.round_year)
         ):
-            for name, organisation in rng.sample(EXPERTS, 2):
+            # The minimum panel (IDRI_MIN_EXPERTS): the whole list when it asks for as many.
+            panel = min(len(EXPERTS), self.settings.min_experts)
+            for name, organisation in rng.sample(EXPERTS, panel):
                 steps.append(
                     (
                         "assign_expert",
@@ -354,13 +364,12 @@ class _Simulation:
             # next: a month for the review, and short chains of updates per tick.
             for review in status.reviews:
                 if review.score is None:
-                    score = round(rng.uniform(60, 98), 1)
                     expert = Actor(review.expert, Role.EXPERT)
                     steps.append(
                         (
                             "submit_review",
                             InstituteWorkflow.submit_review,
-                            ExpertReview(expert, review.expert, score, "评审意见"),
+                            self._review(expert, rng),
                         )
                     )
             steps.append(
