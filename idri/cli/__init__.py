@@ -41,8 +41,9 @@ Exit status: 0 done; 1 refused, with the reason on stderr; 2 wrong usage; 3 the 
 
 EPILOG = (
     "A case, step by step: survey add → plan submit → recommend → review assign → review submit "
-    "→ inspect → decide → (object → objection resolve) → designated → evaluate open → evaluate "
-    "record → (rectify done | national). `idri status CASE` says what the case awaits."
+    "→ inspect → decide (or round, then decide --batch) → (object → objection resolve) → "
+    "designated → evaluate open → evaluate record → (rectify done | national) → national "
+    "nominate when the ministry calls. `idri status CASE` says what the case awaits."
 )
 
 app = typer.Typer(
