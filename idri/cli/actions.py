@@ -16,7 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from idri.cli._api import call, case_path
-from idri.cli._common import EXIT_USAGE, IdentityOption, JsonOption, parse_date, print_json
+from idri.cli._common import (
+    EXIT_USAGE,
+    IdentityOption,
+    JsonOption,
+    parse_date,
+    print_json,
+    regular_file,
+)
 from idri.cli._render import show_result
 from models.case import EvaluationResult, Outcome
 
@@ -64,7 +71,7 @@ def plan_submit(
 ) -> None:
     """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
     digest = hashlib.sha256()
-    with file.open("rb") as stream:
+    with regular_file(file, "the plan").open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     sha256 = digest.hexdigest()
