@@ -161,9 +161,7 @@ class CalendarActivities:
             return NoticePeriod(request.start, end, request.working_days)
         try:
             calendar = await asyncio.to_thread(self.calendar)
-            last_day, warnings = calendar.notice_end(
-                cst_date(request.start), request.working_days
-            )
+            last_day, warnings = calendar.notice_end(cst_date(request.start), request.working_days)
         except ValueError as error:
             raise ApplicationError(
                 str(error), type="InvalidNoticePeriod", non_retryable=True

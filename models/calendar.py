@@ -15,8 +15,8 @@ Friday (a calendar built by hand, in tests), with its own warning.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, timedelta
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 _ONE_DAY = timedelta(days=1)
