@@ -63,7 +63,9 @@ async def _invalid(request: Request, error: Exception) -> Response:
     problems = [
         {
             "loc": list(problem.get("loc", ())),
-            "msg": problem.get("msg", ""),
+            # Pydantic words a validator's ValueError "Value error, <its message>": the message
+            # is ours, and reads as it is written.
+            "msg": str(problem.get("msg", "")).removeprefix("Value error, "),
             "type": problem.get("type", ""),
         }
         for problem in error.errors()

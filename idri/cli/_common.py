@@ -90,7 +90,9 @@ def settings() -> Settings:
         return get_settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in error.errors()
         )
         fail(f"invalid settings: {problems}")
 

@@ -117,6 +117,15 @@ async def test_malformed_input_is_422_and_nothing_is_coerced(api: Api) -> None:
     assert await api.stage(case_id) == "plan_submitted"
 
 
+async def test_a_validators_message_is_answered_as_written(api: Api) -> None:
+    case_id = await api.new_case()
+    body = {"file_name": "plan.pdf", "sha256": "xyz"}
+    answer = await api.call("王科长", "POST", f"/api/cases/{case_id}/plan", body)
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]
+    assert problem["msg"] == "the plan's SHA-256 must be 64 hexadecimal characters"
+
+
 async def test_a_refused_action_is_409_with_the_stage_and_the_case_unchanged(api: Api) -> None:
     case_id = await api.new_case()
     answer = await api.call(
