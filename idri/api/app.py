@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from idri.api import accounts, cases
 from idri.api.deps import Services
-from idri.service.errors import ServiceError, Throttled
+from idri.service.errors import ServiceError, StillRecording, Throttled
 
 log = structlog.get_logger("idri.api")
 
@@ -53,7 +53,10 @@ async def _service_error(request: Request, error: Exception) -> Response:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
+    body: dict[str, Any] = {"detail": error.message}
+    if isinstance(error, StillRecording):
+        body["accepted"] = True  # 202: the case took the action; its result is not in yet
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 async def _invalid(request: Request, error: Exception) -> Response:

@@ -23,6 +23,7 @@ from idri.cli._common import (
     parse_date,
     print_json,
     regular_file,
+    shown,
 )
 from idri.cli._render import show_result
 from models.case import EvaluationResult, Outcome
@@ -39,6 +40,9 @@ def act(case: str, action: str, body: dict[str, Any], *, done: str, json_: bool)
     status = call("POST", case_path(case, action), body)
     if json_:
         print_json(status)
+    elif status.get("accepted") and "stage" not in status:
+        # 202: accepted, still being recorded (a busy registry): done, not an error.
+        typer.echo(f"accepted: {shown(str(status.get('detail', '')))}")
     else:
         show_result(status, done)
 
