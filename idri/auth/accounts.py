@@ -340,9 +340,7 @@ class AccountStore:
             if rehashed is not None and row.password_hash == stored:
                 row.password_hash = rehashed
             session.add(row)
-            token = self._issue(
-                session, now, row.name, row.name, via="sign_in", lifetime=lifetime
-            )
+            token = self._issue(session, now, row.name, row.name, via="sign_in", lifetime=lifetime)
             audit.record(session, now, row.name, row.name, AccountEvent.SIGNED_IN)
             account = Account.of(row)
         log.info("signed in", account=account.name)

@@ -38,9 +38,7 @@ FORMS: tuple[ActionForm, ...] = (
     ActionForm("experts", "指派评审专家", "Assign experts", frozenset({"assign_expert"})),
     ActionForm("review", "提交评审意见", "Submit a review", frozenset({"submit_review"})),
     ActionForm("inspection", "现场考查", "Site inspection", frozenset({"record_inspection"})),
-    ActionForm(
-        "decision", "综合评价", "Decision", frozenset({"approve", "defer", "reject"})
-    ),
+    ActionForm("decision", "综合评价", "Decision", frozenset({"approve", "defer", "reject"})),
     ActionForm("objection", "登记公示异议", "Record an objection", frozenset({"lodge_objection"})),
     ActionForm(
         "resolve",

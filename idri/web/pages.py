@@ -74,7 +74,9 @@ async def case_list(
         try:
             rows = await found.cases.list_cases(
                 session.account,
-                CaseFilter(stage or None, district or None, direction or None, year, False, LIST_LIMIT),
+                CaseFilter(
+                    stage or None, district or None, direction or None, year, False, LIST_LIMIT
+                ),
             )
         except (Invalid, Forbidden) as refused:
             error = refused.message
@@ -143,7 +145,11 @@ async def act(
     except (Refused, Forbidden, Invalid) as refused:
         sent = {k: v for k, v in form.items() if isinstance(v, str)}
         return await _case(
-            request, found, session, case_id, refusal=(key, refused.message, sent),
+            request,
+            found,
+            session,
+            case_id,
+            refusal=(key, refused.message, sent),
             status=refused.status,
         )
     return RedirectResponse(f"/cases/{case_id}#timeline", status_code=303)

@@ -56,14 +56,18 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     account = session.account if session else None
-    html = environment().get_template(template).render(
-        request=request,
-        title=title,
-        account=account,
-        csrf=session.csrf if session else context.pop("csrf", ""),
-        may_survey=bool(account and may_survey(account)),
-        bureau=bool(account and account.role in SEES_EVERY_CASE),
-        path=request.url.path,
-        **context,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            request=request,
+            title=title,
+            account=account,
+            csrf=session.csrf if session else context.pop("csrf", ""),
+            may_survey=bool(account and may_survey(account)),
+            bureau=bool(account and account.role in SEES_EVERY_CASE),
+            path=request.url.path,
+            **context,
+        )
     )
     return HTMLResponse(html, status_code=status)

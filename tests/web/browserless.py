@@ -33,7 +33,9 @@ async def signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-async def post_form(client: httpx.AsyncClient, page: str, action: str, **fields: Any) -> httpx.Response:
+async def post_form(
+    client: httpx.AsyncClient, page: str, action: str, **fields: Any
+) -> httpx.Response:
     """Post a form of ``page`` with that page's CSRF token, as the browser would."""
     html = (await client.get(page)).text
     return await client.post(action, data={**fields, "csrf_token": csrf_of(html)})

@@ -30,7 +30,11 @@ PEOPLE: dict[str, dict[str, Any]] = {
     "李处长": {"role": AccountRole.BUREAU_OFFICER},
     "王科长": {"role": AccountRole.DISTRICT_OFFICER, "district": "binhai"},
     "陈工": {"role": AccountRole.EXPERT, "organisation": "天津大学", "email": "chen@tju.edu.cn"},
-    "赵工": {"role": AccountRole.EXPERT, "organisation": "河北工业大学", "email": "zhao@hebut.edu.cn"},
+    "赵工": {
+        "role": AccountRole.EXPERT,
+        "organisation": "河北工业大学",
+        "email": "zhao@hebut.edu.cn",
+    },
     "孙工": {"role": AccountRole.EXPERT, "organisation": "南开大学", "email": "sun@nankai.edu.cn"},
 }
 """The four people of the walk (district officer, two experts, bureau officer) and a third

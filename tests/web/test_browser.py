@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
 
 from tests.web.conftest import PASSWORD, Stack
-
-playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -31,8 +30,8 @@ pytestmark = [
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[object]:
-    async with playwright_api.async_playwright() as driver:
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as driver:
         launched = await driver.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             yield launched
@@ -40,9 +39,9 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-async def sign_in(browser: object, stack: Stack, name: str, *, width: int = 1280) -> object:
+async def sign_in(browser: Browser, stack: Stack, name: str, *, width: int = 1280) -> Page:
     """A page in a browser session of its own, signed in as ``name`` through the form."""
-    context = await browser.new_context(  # type: ignore[attr-defined]
+    context = await browser.new_context(
         viewport={"width": width, "height": 800}, locale="zh-CN", base_url=stack.url
     )
     page = await context.new_page()
@@ -55,24 +54,24 @@ async def sign_in(browser: object, stack: Stack, name: str, *, width: int = 1280
     return page
 
 
-async def shot(page: object, name: str) -> None:
+async def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-async def every_field_is_labelled(page: object) -> None:
-    unlabelled = await page.evaluate(  # type: ignore[attr-defined]
+async def every_field_is_labelled(page: Page) -> None:
+    unlabelled = await page.evaluate(
         """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
                  .filter(e => e.labels.length === 0).map(e => e.name)"""
     )
     assert unlabelled == []
 
 
-async def stage_of(page: object) -> str:
-    return str(await page.locator(".facts .stage").first.inner_text())  # type: ignore[attr-defined]
+async def stage_of(page: Page) -> str:
+    return str(await page.locator(".facts .stage").first.inner_text())
 
 
-async def test_one_case_from_survey_to_designation(browser: object, stack: Stack) -> None:
+async def test_one_case_from_survey_to_designation(browser: Browser, stack: Stack) -> None:
     organisation = f"天津海河{uuid.uuid4().hex[:4]}工业设计有限公司"
 
     # The district officer records the candidate, submits the plan and recommends it.
@@ -177,7 +176,7 @@ async def test_one_case_from_survey_to_designation(browser: object, stack: Stack
     assert case_id in district.url
 
 
-async def test_the_pages_can_be_used_from_the_keyboard(browser: object, stack: Stack) -> None:
+async def test_the_pages_can_be_used_from_the_keyboard(browser: Browser, stack: Stack) -> None:
     page = await sign_in(browser, stack, "李处长")
     await page.keyboard.press("Tab")
     assert await page.evaluate("() => document.activeElement.className") == "skip"

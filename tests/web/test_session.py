@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from idri.auth.accounts import AccountRole
 from tests.web.browserless import csrf_of, new_case, post_form, signed_in
 from tests.web.conftest import Stack
 
@@ -25,7 +26,11 @@ async def test_the_session_cookie_is_httponly_and_samesite(stack: Stack) -> None
         form = await client.get("/sign-in")
         answer = await client.post(
             "/sign-in",
-            data={"name": "李处长", "password": "correct horse 1", "csrf_token": csrf_of(form.text)},
+            data={
+                "name": "李处长",
+                "password": "correct horse 1",
+                "csrf_token": csrf_of(form.text),
+            },
         )
         cookie = next(
             v for k, v in answer.headers.multi_items() if k == "set-cookie" and "idri_session" in v
@@ -58,7 +63,7 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(stack: Stack) -> 
 
 async def test_sign_out_revokes_the_session(stack: Stack) -> None:
     async with signed_in(stack, "李处长") as officer:
-        kept = officer.cookies.get("idri_session")
+        kept = officer.cookies.get("idri_session") or ""
         assert (await post_form(officer, "/work", "/sign-out")).status_code == 303
     async with httpx.AsyncClient(base_url=stack.url, cookies={"idri_session": kept}) as replay:
         assert (await replay.get("/work")).status_code == 303
@@ -67,7 +72,7 @@ async def test_sign_out_revokes_the_session(stack: Stack) -> None:
 async def test_a_disabled_account_is_out_at_the_next_request(stack: Stack) -> None:
     name = f"临时{uuid.uuid4().hex[:4]}"
     stack.services.accounts.add(
-        "admin", name, role="bureau_officer", password="correct horse 1"
+        "admin", name, role=AccountRole.BUREAU_OFFICER, password="correct horse 1"
     )
     async with signed_in(stack, name) as officer:
         assert (await officer.get("/work")).status_code == 200
