@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from idri.auth.accounts import Account
@@ -42,18 +41,3 @@ async def case_page(cases: CaseService, account: Account, case_id: str) -> CaseP
         may_take=may_take,
         forms=shown(may_take),
     )
-
-
-async def statuses(
-    cases: CaseService, account: Account, case_ids: list[str]
-) -> dict[str, CaseView | None]:
-    """Several cases' statuses at once (a case that does not answer is left out)."""
-
-    async def one(case_id: str) -> CaseView | None:
-        try:
-            return await cases.status(account, case_id)
-        except Exception:  # a case that cannot answer now must not hide the others
-            return None
-
-    found = await asyncio.gather(*(one(c) for c in case_ids))
-    return dict(zip(case_ids, found, strict=True))
