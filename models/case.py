@@ -130,6 +130,19 @@ class PlanSubmission:
 
 
 @dataclass
+class DocumentAttachment:
+    """A document kept in the store, recorded on its case (the ``attach_document`` update)."""
+
+    actor: Actor
+    kind: str
+    """A ``models.documents.DocumentKind`` value other than ``plan`` (the plan goes through ``submit_plan``)."""
+    name: str
+    sha256: str
+    size: int
+    media_type: str
+
+
+@dataclass
 class Recommendation:
     """The district's recommendation opinion (推荐意见, 附件3)."""
 

@@ -177,19 +177,6 @@ def type_refusal(name: str, found: str | None) -> str | None:
     )
 
 
-@dataclass
-class DocumentAttachment:
-    """A document kept in the store, recorded on its case (the ``attach_document`` update)."""
-
-    actor: Actor
-    kind: str
-    """A ``DocumentKind`` value other than ``plan`` (the plan goes through ``submit_plan``)."""
-    name: str
-    sha256: str
-    size: int
-    media_type: str
-
-
 def is_sha256(value: object) -> bool:
     return (
         isinstance(value, str)

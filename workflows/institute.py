@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         Deadline,
         Decision,
+        DocumentAttachment,
         EvaluationOpening,
         EvaluationRecord,
         EvaluationResult,
@@ -630,7 +631,7 @@ class InstituteWorkflow:
             raise refuse(f"the plan's size is a number of bytes, not {size!r}")
 
     @workflow.update
-    async def attach_document(self, document: documents.DocumentAttachment) -> CaseStatus:
+    async def attach_document(self, document: DocumentAttachment) -> CaseStatus:
         """A document kept in the store (a recommendation form, an inspection or rectification
         report, evaluation materials) recorded on the case: its kind, name, size and SHA-256."""
         await workflow.wait_condition(lambda: self._policy is not None)
@@ -650,11 +651,11 @@ class InstituteWorkflow:
             )
 
     @attach_document.validator
-    def _validate_attach_document(self, document: documents.DocumentAttachment) -> None:
+    def _validate_attach_document(self, document: DocumentAttachment) -> None:
         _require(document)
         self._attachable(document)
 
-    def _attachable(self, document: documents.DocumentAttachment) -> None:
+    def _attachable(self, document: DocumentAttachment) -> None:
         """Refuse a document of a kind the actor or the stage does not allow, or a malformed
         reference (the store is the API's: here only the record is checked)."""
         if not isinstance(document.actor, Actor) or not (document.actor.name or "").strip():

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from idri.auth.accounts import Account, AccountStore
 from idri.service.cases import CaseService
+from idri.service.documents import DocumentService
 from idri.service.errors import NotSignedIn
 
 
@@ -19,6 +20,8 @@ class Services:
     cases: CaseService
     accounts: AccountStore
     registry: Engine
+    documents: DocumentService | None = None
+    """The case documents (``idri/documents/``); None where no store is configured."""
 
 
 def services(request: Request) -> Services:
