@@ -67,7 +67,9 @@ def attach_refusal(kind: DocumentKind, actor: Actor, stage: Stage, district: str
     role = actor.recorded_role
     if role not in rule.roles:
         allowed = " or ".join(sorted(r.value for r in rule.roles))
-        return f"a {kind.value} document is attached by a {allowed}; {actor.name} acts as {role.value}"
+        return (
+            f"a {kind.value} document is attached by a {allowed}; {actor.name} acts as {role.value}"
+        )
     if role is Role.DISTRICT_OFFICER and actor.district != district:
         return f"{actor.name} serves district {actor.district}, not this case's ({district})"
     if stage not in rule.stages:
@@ -179,7 +181,5 @@ def type_refusal(name: str, found: str | None) -> str | None:
 
 def is_sha256(value: object) -> bool:
     return (
-        isinstance(value, str)
-        and len(value) == 64
-        and all(c in "0123456789abcdef" for c in value)
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
     )

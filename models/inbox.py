@@ -84,7 +84,9 @@ def _review_waits(case: CaseState, since: datetime, due: datetime | None) -> lis
     ]
     bureau = Role.BUREAU_OFFICER
     if case.inspection is None:
-        waits.append(Wait(bureau, "record_inspection", "the site inspection (现场考查)", since, due))
+        waits.append(
+            Wait(bureau, "record_inspection", "the site inspection (现场考查)", since, due)
+        )
     if not missing and case.inspection is not None:
         waits.append(Wait(bureau, "decide", "the decision (综合评价)", since, due))
     return waits

@@ -364,9 +364,7 @@ def test_the_registered_search_attributes_are_the_ones_the_code_uses() -> None:
         if line.strip() and not line.startswith("#"):
             name, kind = line.split()
             listed[name] = kind.upper()
-    assert listed == {
-        key.name: key.indexed_value_type.name.replace("_", "") for key in search.ALL
-    }
+    assert listed == {key.name: key.indexed_value_type.name.replace("_", "") for key in search.ALL}
 
 
 def test_the_env_file_example_cannot_be_used_as_it_is() -> None:

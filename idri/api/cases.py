@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -44,7 +44,7 @@ async def list_cases(
     open: bool = Query(default=False, description="Only cases still running."),
     limit: int = Query(default=500, ge=1, le=10_000),
     overdue: bool = Query(default=False, description="Only cases with work overdue."),
-    due_before: date | None = Query(default=None, description="Work due before this day."),
+    due_before: Annotated[date | None, Query(description="Work due before this day.")] = None,
     waiting_on: str | None = Query(default=None, description="district, expert, bureau, ..."),
 ) -> list[dict[str, Any]]:
     """Cases newest first, found by the search attributes the Web UI filters on; an account

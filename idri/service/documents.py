@@ -28,10 +28,10 @@ from idri.documents.store import CHUNK, DocumentStore, TooLarge, receive, too_la
 from idri.service.access import actor_of
 from idri.service.actions import CaseAction
 from idri.service.cases import CaseService, CaseView
-from idri.service.errors import Forbidden, Invalid, NotFound
+from idri.service.errors import Forbidden, Invalid, NotFound, Refused
 from idri.service.temporal import normalise_case_id
 from models import documents
-from models.case import Actor, DocumentAttachment, PlanSubmission
+from models.case import Actor, CaseStatus, DocumentAttachment, PlanSubmission
 from workflows.institute import InstituteWorkflow
 
 
@@ -139,13 +139,8 @@ class DocumentService:
             raise Invalid(problem)
         if declared_size is not None and declared_size > self.max_bytes:
             raise TooLarge(too_large(name, self.max_bytes))
-        view = await self.cases.status(account, case_id)
-        status = view.status
-        denied = documents.attach_refusal(
-            wanted, actor_of(account), status.stage, status.district
-        )
-        if denied:
-            raise Forbidden(f"permission denied: {denied}; nothing was kept")
+        status = (await self.cases.status(account, case_id)).status
+        self._check_attachable(case_id, status, wanted, actor_of(account))
         received = await receive(
             chunks, name, staging=self.store.staging_dir(), max_bytes=self.max_bytes
         )
@@ -177,6 +172,23 @@ class DocumentService:
                 received.media_type, account.name, datetime.now().astimezone(), True,
             )  # fmt: skip
         return Uploaded(info, after)
+
+    @staticmethod
+    def _check_attachable(
+        case_id: str, status: CaseStatus, kind: documents.DocumentKind, actor: Actor
+    ) -> None:
+        """Refuse, before a byte is read, what the case would refuse: a closed case, a role or
+        stage the kind does not allow (the plan: whatever ``submit_plan`` allows now)."""
+        if status.stage.terminal:
+            raise Refused(
+                f"case {case_id} is closed (stage '{status.stage.value}') and takes no more actions"
+            )
+        denied = documents.attach_refusal(kind, actor, status.stage, status.district)
+        plan_allowed = "submit_plan" in status.allowed_actions
+        if denied and kind is documents.DocumentKind.PLAN and plan_allowed:
+            denied = None  # the workflow decides when a plan may come (its lifecycle)
+        if denied:
+            raise Forbidden(f"permission denied: {denied}; nothing was kept")
 
     async def list_documents(self, account: Account, case_id: str) -> list[DocumentInfo]:
         """Every document recorded on the case, oldest first (a name given twice: both)."""

@@ -38,7 +38,11 @@ async def test_the_plan_is_uploaded_recorded_with_size_and_hash_and_given_back(a
     assert answer.status_code == 201, answer.text
     document = answer.json()["document"]
     sha = hashlib.sha256(PDF).hexdigest()
-    assert (document["name"], document["sha256"], document["size"]) == ("创建方案.pdf", sha, len(PDF))
+    assert (document["name"], document["sha256"], document["size"]) == (
+        "创建方案.pdf",
+        sha,
+        len(PDF),
+    )
     assert document["media_type"] == "application/pdf" and document["kept"] is True
     assert answer.json()["case"]["stage"] == "plan_submitted"
     history = await api.ok("李处长", "GET", f"/api/cases/{case_id}/history")
@@ -49,7 +53,9 @@ async def test_the_plan_is_uploaded_recorded_with_size_and_hash_and_given_back(a
     assert got.headers["content-type"] == "application/pdf"
     assert got.headers["x-idri-sha256"] == sha
     listed = await api.ok("李处长", "GET", f"/api/cases/{case_id}/documents")
-    assert [(d["name"], d["kind"], d["size"]) for d in listed] == [("创建方案.pdf", "plan", len(PDF))]
+    assert [(d["name"], d["kind"], d["size"]) for d in listed] == [
+        ("创建方案.pdf", "plan", len(PDF))
+    ]
     # Kept under its hash only: the name never reaches the filesystem.
     assert any(p.name == sha for p in _kept(api))
     assert not any("创建方案" in str(p) for p in _kept(api))

@@ -53,7 +53,9 @@ async def test_each_role_sees_the_work_waiting_on_it(api: Api) -> None:
     assert await _items(api, "赵工", case_id) == []
     assert await _items(api, "李处长", case_id) == [("record_inspection", "")]
     await api.ok("陈工", "POST", f"/api/cases/{case_id}/reviews", {"score": 90, "opinion": "好"})
-    await api.ok("李处长", "POST", f"/api/cases/{case_id}/inspection", {"passed": True, "note": "好"})
+    await api.ok(
+        "李处长", "POST", f"/api/cases/{case_id}/inspection", {"passed": True, "note": "好"}
+    )
     assert await _items(api, "陈工", case_id) == []
     assert await _items(api, "李处长", case_id) == [("decide", "")]
 

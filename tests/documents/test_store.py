@@ -47,7 +47,9 @@ async def test_an_upload_is_hashed_typed_and_kept_under_its_hash(tmp_path: Path)
     store = FileStore(tmp_path / "documents")
     got = await receive(_chunks(PDF), "创建方案.pdf", staging=store.staging_dir(), max_bytes=10**6)
     assert (got.sha256, got.size, got.media_type) == (
-        hashlib.sha256(PDF).hexdigest(), len(PDF), "application/pdf"
+        hashlib.sha256(PDF).hexdigest(),
+        len(PDF),
+        "application/pdf",
     )
     store.put(got)
     kept = tmp_path / "documents" / got.sha256[:2] / got.sha256

@@ -80,5 +80,8 @@ def test_the_inbox_answers_within_200_ms_with_10000_cases(engine: Engine) -> Non
     overdue = waiting_cases(engine, overdue=True)
     timings["list --overdue"] = time.perf_counter() - started
     assert overdue
-    print(f"\n{engine.dialect.name}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in timings.items()))
+    print(
+        f"\n{engine.dialect.name}: "
+        + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in timings.items())
+    )
     assert max(timings.values()) < 0.2, timings
