@@ -98,7 +98,7 @@ async def test_office_files_are_told_apart_by_their_contents(tmp_path: Path) -> 
     assert xlsx.media_type.endswith("spreadsheetml.sheet")
 
 
-def test_a_store_path_is_made_of_a_hash_only(tmp_path: Path) -> None:
+async def test_a_store_path_is_made_of_a_hash_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "documents")
     for forged in ("../../etc/passwd", "a" * 63, "A" * 64, ""):
         with pytest.raises(FileNotFoundError):
