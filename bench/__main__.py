@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from bench.lifecycle import LifecycleResult
     from bench.paired import PairedResult
 
-SECTIONS = ("lifecycle", "cli", "scale")
+SECTIONS = ("lifecycle", "cli", "scale", "web")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +46,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scale", type=int, default=1000, help="designated institutes in the sweep (issue: 10000)"
+    )
+    parser.add_argument(
+        "--web", type=int, default=10_000, help="cases behind the workbench's pages (issue 21)"
     )
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only these (repeatable)"
@@ -302,6 +305,53 @@ async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
         say(f"WARNING: the sweep opened {totals.opened} of {result.institutes} evaluations")
 
 
+async def web(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
+    """The workbench's pages with ``--web`` cases running and in the registry."""
+    from bench.api_latency import ApiProcess
+    from bench.web import run_web
+
+    queue = f"bench-web-{uuid.uuid4().hex[:6]}"
+    data = root / "web-data"
+    async with dev_server(root / "web-server") as server:
+        env = clean_env(
+            TEMPORAL_ADDRESS=server.address,
+            IDRI_DATA_DIR=str(data),
+            IDRI_TASK_QUEUE=queue,
+            BENCH_BARE_QUEUE="bench-web-bare",
+            BENCH_MATCHED_QUEUE="bench-web-matched",
+        )
+        worker = WorkerProcess(env, root / "web-worker.log")
+        await worker.start()
+        api = ApiProcess(env, data, root / "web-api.log")
+        try:
+            await api.start()
+            client = await Client.connect(server.address)
+            result = await run_web(
+                client,
+                worker,
+                api,
+                institutes=args.web,
+                registry_url=f"sqlite:///{data / 'registry.sqlite3'}",
+                task_queue=queue,
+                progress=say,
+            )
+        finally:
+            api.stop()
+            worker.stop()
+    for key in sorted(result.seconds):
+        page, who = key.split(", ")
+        runs = result.seconds[key]
+        rows.append(
+            Row(
+                "web",
+                f"{'我的待办 /work' if page == 'work' else 'case page'} ({who}) median ms",
+                fmt(result.median_ms(key), 1),
+                f"{result.institutes} cases; {len(runs)} requests, max "
+                f"{1000 * max(runs):.0f} ms; target < 200",
+            )
+        )
+
+
 async def main(args: argparse.Namespace) -> int:
     sections = set(args.only or SECTIONS)
     rows: list[Row] = []
@@ -314,6 +364,8 @@ async def main(args: argparse.Namespace) -> int:
             summary = await lifecycle_and_cli(args, root, rows)
         if "scale" in sections:
             await scale(args, root, rows)
+        if "web" in sections:
+            await web(args, root, rows)
     print(f"machine: {machine()}")
     print(table(rows))
     if summary:

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from idri.api import accounts, cases, documents, inbox
 from idri.api.deps import Services
 from idri.service.errors import ServiceError, Throttled
+from idri.web.app import create_web_app
 
 log = structlog.get_logger("idri.api")
 
@@ -39,6 +40,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_log_request)
     app.get("/api/health", tags=["service"])(_health)
+    # The workbench (idri/web/): every path the API does not answer, on the same services.
+    app.mount("/", create_web_app(services))
     return app
 
 
