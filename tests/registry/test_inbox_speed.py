@@ -4,6 +4,7 @@ indexed query of the ``waits`` table, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
@@ -61,6 +62,16 @@ def _account(role: AccountRole, name: str, district: str | None = None) -> Accou
     )  # fmt: skip
 
 
+def _median_seconds(call: Callable[[], object]) -> float:
+    """The median of three timed calls: one slow call on a loaded machine is not the answer."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[1]
+
+
 def test_the_inbox_answers_within_200_ms_with_10000_cases(engine: Engine) -> None:
     _fill(engine)
     people = [
@@ -71,15 +82,12 @@ def test_the_inbox_answers_within_200_ms_with_10000_cases(engine: Engine) -> Non
     inbox(people[0], engine)  # a first connection is opened, statements compiled
     timings = {}
     for account in people:
-        started = time.perf_counter()
         found = inbox(account, engine)
-        timings[account.name] = time.perf_counter() - started
         assert found.items and found.total >= len(found.items)
         assert [i.since for i in found.items] == sorted(i.since for i in found.items)
-    started = time.perf_counter()
-    overdue = waiting_cases(engine, overdue=True)
-    timings["list --overdue"] = time.perf_counter() - started
-    assert overdue
+        timings[account.name] = _median_seconds(lambda: inbox(account, engine))  # noqa: B023
+    assert waiting_cases(engine, overdue=True)
+    timings["list --overdue"] = _median_seconds(lambda: waiting_cases(engine, overdue=True))
     print(
         f"\n{engine.dialect.name}: "
         + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in timings.items())
