@@ -8,6 +8,9 @@
 - api and cli: ``python -m idri.api`` beside the worker; the update round trip through it against
   the same update sent straight to Temporal (interleaved, the same run); ``idri status CASE``
   through it, median wall time of 20 runs;
+- simulation: ``idri simulate --years 10 --cases 8`` (80 cases over ten years, the real
+  workflows on the time-skipping server) against 80 bare baseline cases to designation on a
+  time-skipping server of their own (``bench/simulation.py``), seconds and their ratio;
 - scale: one evaluation sweep over ``--scale`` designated institutes (10,000 in the issue; the
   default is smaller so ``make bench`` stays within minutes), worker memory.
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from bench.lifecycle import LifecycleResult
     from bench.paired import PairedResult
 
-SECTIONS = ("lifecycle", "cli", "scale", "web")
+SECTIONS = ("lifecycle", "cli", "simulation", "scale", "web")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -305,6 +308,28 @@ async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
         say(f"WARNING: the sweep opened {totals.opened} of {result.institutes} evaluations")
 
 
+async def simulation(rows: list[Row]) -> None:
+    from bench.simulation import run_simulation_bench
+
+    say("simulation: 80 bare cases, then idri simulate --years 10 --cases 8")
+    result = await run_simulation_bench(years=10, cases_a_year=8)
+    rows += [
+        Row(
+            "simulation",
+            f"{result.years} years, {result.cases} cases, wall s",
+            fmt(result.simulation_seconds, 1),
+            "target < 10 s (issue 22)",
+        ),
+        Row(
+            "simulation",
+            f"bare baseline, {result.cases} cases to designation, s",
+            fmt(result.baseline_seconds, 1),
+            "the same count on a time-skipping server of its own",
+        ),
+        Row("simulation", "ratio (simulation / bare)", fmt(result.ratio), ""),
+    ]
+
+
 async def web(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
     """The workbench's pages with ``--web`` cases running and in the registry."""
     from bench.api_latency import ApiProcess
@@ -362,6 +387,8 @@ async def main(args: argparse.Namespace) -> int:
         summary = None
         if sections & {"lifecycle", "cli"}:
             summary = await lifecycle_and_cli(args, root, rows)
+        if "simulation" in sections:
+            await simulation(rows)
         if "scale" in sections:
             await scale(args, root, rows)
         if "web" in sections:

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from idri.cli._api import call, case_path
-from idri.cli._common import EXIT_USAGE, IdentityOption, JsonOption, parse_date, print_json
+from idri.cli._common import (
+    EXIT_USAGE,
+    IdentityOption,
+    JsonOption,
+    parse_date,
+    print_json,
+    regular_file,
+    shown,
+)
 from idri.cli._render import show_result
 from models.case import EvaluationResult, Outcome
 
@@ -31,6 +39,9 @@ def act(case: str, action: str, body: dict[str, Any], *, done: str, json_: bool)
     status = call("POST", case_path(case, action), body)
     if json_:
         print_json(status)
+    elif status.get("accepted") and "stage" not in status:
+        # 202: accepted, still being recorded (a busy registry): done, not an error.
+        typer.echo(f"accepted: {shown(str(status.get('detail', '')))}")
     else:
         show_result(status, done)
 
@@ -65,7 +76,7 @@ def plan_submit(
     its name, size and SHA-256."""
     from idri.cli.documents import upload_document
 
-    answer = upload_document(case, file, "plan")
+    answer = upload_document(case, regular_file(file, "the plan"), "plan")
     if json_:
         print_json(answer["case"])
         return

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import typer
 
 from idri.cli._api import call, case_path
-from idri.cli._common import JsonOption, console, fail, print_json
+from idri.cli._common import JsonOption, console, fail, print_json, regular_file
 from idri.cli._files import download, upload
 from idri.cli._render import minute
 
@@ -38,7 +38,7 @@ def add(
     json_: JsonOption = False,
 ) -> None:
     """Keep a document (PDF, DOCX, XLSX or an image) on the case (the plan: idri plan submit)."""
-    answer = upload_document(case, file, kind)
+    answer = upload_document(case, regular_file(file, "the document"), kind)
     if json_:
         print_json(answer)
         return

@@ -3,8 +3,8 @@
 ``waits``: what each case waits for now and whose work it is, rewritten with every event.
 ``documents``: the documents recorded on a case (their content is in the document store).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2027-01-10
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
