@@ -23,7 +23,9 @@ import typer
 from idri.cli import (
     actions,
     calendar,
+    documents,
     ended,
+    inbox,
     report,
     schedules,
     simulate,
@@ -84,6 +86,8 @@ def _options(
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
 views.register(app)
+inbox.register(app)
+documents.register(app)
 app.add_typer(calendar.app, rich_help_panel=calendar.HELP_PANEL)
 up.register(app)
 app.add_typer(schedules.app, rich_help_panel=schedules.HELP_PANEL)

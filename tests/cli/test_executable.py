@@ -17,7 +17,18 @@ from tests.cli.stack import BIN, ROOT, Stack, clean_environment, imported_by, ne
 COMMANDS = {
     *("survey", "plan", "recommend", "review", "inspect", "decide", "object", "objection"),
     *("evaluate", "rectify", "national", "withdraw"),
-    *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
+    *(
+        "status",
+        "history",
+        "list",
+        "inbox",
+        "document",
+        "registry",
+        "mail",
+        "diagram",
+        "districts",
+        "directions",
+    ),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
     *("user", "login", "logout", "whoami", "password"),
 }

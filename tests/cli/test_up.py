@@ -105,6 +105,7 @@ def test_the_dev_server_command_line() -> None:
         "IdriDirection=Keyword",
         "IdriRoundYear=Int",
         "IdriDueAt=Datetime",
+        "IdriExpert=KeywordList",
     ]
 
 
