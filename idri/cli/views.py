@@ -108,7 +108,9 @@ def list_cases(
     round_year: Annotated[
         int | None, typer.Option("--round", help="Only this round (year).")
     ] = None,
-    open_only: Annotated[bool, typer.Option("--open", help="Only cases still running.")] = False,
+    open_only: Annotated[
+        bool, typer.Option("--open", metavar="", help="Only cases still running.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
     json_: JsonOption = False,
 ) -> None:
