@@ -188,18 +188,17 @@ def show_cases(rows: Sequence[Json], filters: str) -> None:
                 literal(r.get("organisation")),
                 literal(label(DISTRICTS, r.get("district"))),
                 literal(label(DIRECTIONS, r.get("direction"))),
-                # How a workflow ended on a line of its own: the stage's column stays narrow.
-                literal(stage_shown(r.get("stage"), r.get("status"))).replace(" (", "\n("),
+                literal(stage_shown(r.get("stage"), r.get("status"))),
                 literal(r.get("round_year") or ""),
                 day(r.get("due_at")) if running else "",
             ]
         )
     columns = [
         Col("case", whole=True),
-        Col("organisation", min_width=12),
+        Col("organisation", min_width=16),
         Col("district", min_width=8, drop=1),
         Col("direction", min_width=10, drop=2),
-        Col("stage", whole=True),
+        Col("stage", words=True),  # how a workflow ended may go to a line of its own
         Col("round", whole=True, drop=3),
         Col("next due", whole=True),
     ]
@@ -231,7 +230,7 @@ def show_registry(institutes: Sequence[Json]) -> None:
     ]
     columns = [
         Col("case", whole=True),
-        Col("organisation", min_width=12),
+        Col("organisation", min_width=16),
         Col("district", min_width=8, drop=1),
         Col("direction", min_width=10, drop=2),
         Col("level", whole=True, drop=3),

@@ -24,6 +24,9 @@ class Col:
     header: str
     whole: bool = False
     """An id, code, stage or time: shown whole on one line, however narrow the terminal."""
+    words: bool = False
+    """Codes with a note (``under_evaluation (terminated)``): wrapped between words only, each
+    word whole; the column is at least as wide as its longest word."""
     drop: int = 0
     """0: always shown; otherwise left out when the width is short, the highest first."""
     min_width: int = 8
@@ -47,10 +50,14 @@ def print_fitted(out: Console, columns: Sequence[Col], rows: Sequence[Sequence[s
                 c.header,
                 no_wrap=c.whole,
                 overflow="fold",
-                min_width=None if c.whole else c.min_width,
+                min_width=_longest_word(c, rows, i)
+                if c.words
+                else None
+                if c.whole
+                else c.min_width,
                 justify=c.justify,
             )
-            for c in (columns[i] for i in shown)
+            for i, c in ((i, columns[i]) for i in shown)
         )
     )
     for row in rows:
@@ -72,6 +79,8 @@ def _fitting(columns: Sequence[Col], rows: Sequence[Sequence[str]], width: int) 
 
     def need(i: int) -> int:
         column = columns[i]
+        if column.words:
+            return _longest_word(column, rows, i) + EDGE
         if not column.whole:
             return column.min_width + EDGE
         cells = [Text.from_markup(row[i]).cell_len for row in rows]
@@ -83,3 +92,10 @@ def _fitting(columns: Sequence[Col], rows: Sequence[Sequence[str]], width: int) 
     while sum(need(i) for i in shown) + 1 > width and droppable:
         shown.remove(droppable.pop(0))
     return shown
+
+
+def _longest_word(column: Col, rows: Sequence[Sequence[str]], i: int) -> int:
+    from rich.text import Text
+
+    words = [w for row in rows for w in Text.from_markup(row[i]).plain.split()]
+    return max(len(w) for w in [*column.header.split(), *words])
