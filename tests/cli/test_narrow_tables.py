@@ -5,6 +5,7 @@ named (issue 22, item 5). The tables are rendered from data shaped as the API an
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
@@ -19,7 +20,7 @@ BOX = "┏┃┡│└"
 LONG = "天津滨海新区高端装备智能制造工业设计研究院有限责任公司"
 """A long organisation name, 27 characters (54 cells): no space to wrap at."""
 
-CASES = [
+CASES: list[dict[str, Any]] = [
     {
         "case_id": "binhai-3fa2c91d-2",
         "organisation": LONG,
@@ -42,7 +43,7 @@ CASES = [
     },
 ]
 
-HISTORY = [
+HISTORY: list[dict[str, Any]] = [
     {
         "seq": 11,
         "at": "2025-06-03T02:00:07+00:00",
@@ -65,7 +66,7 @@ HISTORY = [
     },
 ]
 
-MAIL = [
+MAIL: list[dict[str, Any]] = [
     {
         "created_at": "2025-06-03T02:00:00+00:00",
         "case_id": "binhai-3fa2c91d-2",
@@ -92,7 +93,7 @@ MAIL = [
     },
 ]
 
-REGISTRY = [
+REGISTRY: list[dict[str, Any]] = [
     {
         "case_id": "binhai-3fa2c91d-2",
         "organisation": LONG,
@@ -104,7 +105,7 @@ REGISTRY = [
     }
 ]
 
-USERS = [
+USERS: list[dict[str, Any]] = [
     {
         "name": "王科长",
         "role": "district_officer",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from registry_builders import Script
 from sqlalchemy import Engine
@@ -40,9 +41,9 @@ def upheld(script: Script) -> list[EventRecord]:
     ]
 
 
-def notice_json(settings: Settings, day: str) -> dict[str, object]:
+def notice_json(settings: Settings, day: str) -> dict[str, Any]:
     path = public(settings) / "notice" / f"{day}.json"
-    data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -94,7 +95,7 @@ async def test_a_batch_has_one_period_whichever_case_publishes_it(
     assert start == datetime.fromisoformat(first_records[-1].details["notice_start"])
     assert start.utcoffset() == BEIJING
     assert data["notice_last_day"] == "2025-03-16"
-    assert [i["case_id"] for i in data["institutes"]] == ["b1", "b2"]  # type: ignore[union-attr]
+    assert [i["case_id"] for i in data["institutes"]] == ["b1", "b2"]
 
 
 async def test_a_case_rejected_after_an_upheld_objection_leaves_the_notice_page(
@@ -116,7 +117,7 @@ async def test_a_case_rejected_after_an_upheld_objection_leaves_the_notice_page(
     assert "天津留下设计院" in text and "天津异议成立设计院" not in text
     assert "拟确定以下1家单位" in text
     data = notice_json(settings, "2025-03-10")
-    assert [i["case_id"] for i in data["institutes"]] == ["o1"]  # type: ignore[union-attr]
+    assert [i["case_id"] for i in data["institutes"]] == ["o1"]
     assert "2025年3月10日公示（1 家）" in check_page(public(settings) / "index.html")
 
 
