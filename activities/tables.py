@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Index, Table, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -203,3 +203,76 @@ class PageDueRow(SQLModel, table=True):
     """notice, registry or delisting (``models.notifications.publication_for``)."""
     case_id: str
     queued_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class WaitRow(SQLModel, table=True):
+    """What a case waits for now, and whose work it is (``models.inbox``): rewritten with each
+    event that carries its waits, read by ``idri inbox`` and ``idri list --overdue``."""
+
+    __tablename__ = "waits"
+    __table_args__ = (
+        Index("ix_waits_role_since", "role", "since"),
+        Index("ix_waits_district_role_since", "district", "role", "since"),
+        Index("ix_waits_who_since", "who", "since"),
+        Index("ix_waits_org_role_since", "organisation_key", "role", "since"),
+        Index("ix_waits_due_at", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True)
+    event_key: str
+    """The event after which the case waits so."""
+    role: str
+    """district_officer, applicant, expert or bureau_officer."""
+    who: str = ""
+    """The expert's account name for an expert's wait, else empty."""
+    action: str
+    description: str
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    due_at: datetime | None = _time()
+    district: str
+    organisation_key: str
+    """The organisation as compared for an applicant (``models.candidates.organisation_key``)."""
+
+
+class DocumentRow(SQLModel, table=True):
+    """A document recorded on a case; its content is in the document store under ``sha256``."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_case_name", "case_id", "name"),)
+
+    event_key: str = Field(foreign_key="events.key", primary_key=True)
+    """The event that recorded it (``submit_plan`` or ``attach_document``)."""
+    case_id: str
+    kind: str
+    """plan, recommendation, inspection, rectification or evaluation."""
+    name: str
+    sha256: str
+    size: int | None = Field(default=None, sa_type=BigInteger)
+    """None for a plan recorded by its hash alone (before documents were kept)."""
+    media_type: str | None = None
+    recorded_by: str
+    recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CalendarImportRow(SQLModel, table=True):
+    """One year's official holiday arrangement as imported (``idri calendar import``).
+
+    Rows are only ever added: the newest row of a year is in force, the older ones are its audit
+    trail (who imported what, from which file, when).
+    """
+
+    __tablename__ = "calendar_imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    holidays: list[str] = Field(default_factory=list, sa_type=JSON)
+    """ISO dates off by the arrangement, all inside ``year``."""
+    workdays: list[str] = Field(default_factory=list, sa_type=JSON)
+    """ISO dates of the adjusted working days (调休), all inside ``year``."""
+    source: str
+    """What the file says it is (the State Council's notice), else the file's name."""
+    sha256: str
+    """The imported file's SHA-256, to tell which file it was."""
+    imported_by: str
+    imported_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -99,3 +99,14 @@ def _round_close(case: CaseState, policy: Policy) -> datetime | None:
     if case.round_year is None:
         return None
     return round_deadline(case.round_year, policy.round_deadline_month, policy.round_deadline_day)
+
+
+def stage_due(case: CaseState, policy: Policy) -> datetime | None:
+    """When the work of the case's current stage is due, whether or not its overdue notice has
+    gone out (``next_deadline`` stops showing it then): the inbox's deadline of that work."""
+    if case.stage in (Stage.SURVEYED, Stage.PLAN_SUBMITTED):
+        return round_due(case, policy) if case.round_year is not None else None
+    if case.stage is Stage.PUBLIC_NOTICE:
+        return case.notice.end if case.notice is not None else None
+    overdue = _OVERDUE.get(case.stage)
+    return overdue[1](case, policy) if overdue else None

@@ -16,9 +16,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from idri.api import accounts, cases, rounds
+from idri.api import accounts, cases, documents, inbox, rounds
 from idri.api.deps import Services
-from idri.service.errors import ServiceError, Throttled
+from idri.service.errors import ServiceError, StillRecording, Throttled
+from idri.web.app import create_web_app
 
 log = structlog.get_logger("idri.api")
 
@@ -34,10 +35,14 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(accounts.router, prefix="/api")
     app.include_router(cases.router, prefix="/api")
     app.include_router(rounds.router, prefix="/api")
+    app.include_router(documents.router, prefix="/api")
+    app.include_router(inbox.router, prefix="/api")
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_log_request)
     app.get("/api/health", tags=["service"])(_health)
+    # The workbench (idri/web/): every path the API does not answer, on the same services.
+    app.mount("/", create_web_app(services))
     return app
 
 
@@ -54,7 +59,10 @@ async def _service_error(request: Request, error: Exception) -> Response:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
+    body: dict[str, Any] = {"detail": error.message}
+    if isinstance(error, StillRecording):
+        body["accepted"] = True  # 202: the case took the action; its result is not in yet
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 async def _invalid(request: Request, error: Exception) -> Response:
@@ -64,7 +72,9 @@ async def _invalid(request: Request, error: Exception) -> Response:
     problems = [
         {
             "loc": list(problem.get("loc", ())),
-            "msg": problem.get("msg", ""),
+            # Pydantic words a validator's ValueError "Value error, <its message>": the message
+            # is ours, and reads as it is written.
+            "msg": str(problem.get("msg", "")).removeprefix("Value error, "),
             "type": problem.get("type", ""),
         }
         for problem in error.errors()

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
 from idri.cli import (
     actions,
     calendar,
+    documents,
     ended,
+    inbox,
     report,
     schedules,
     selection,
@@ -55,11 +58,43 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"idri {version('idri')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            from idri import __version__
+
+            typer.echo(f"idri {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar="",
+            callback=_version,
+            is_eager=True,
+            help="Print idri's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The options of ``idri`` itself (before the command)."""
+
+
 # In the order `idri --help` lists them, within each panel.
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
 selection.register(app)
 views.register(app)
+inbox.register(app)
+documents.register(app)
 app.add_typer(calendar.app, rich_help_panel=calendar.HELP_PANEL)
 up.register(app)
 app.add_typer(schedules.app, rich_help_panel=schedules.HELP_PANEL)

@@ -8,7 +8,6 @@ was and prints the reason on stderr (exit status 1).
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from idri.cli._api import call, case_path
-from idri.cli._common import EXIT_USAGE, IdentityOption, JsonOption, parse_date, print_json
+from idri.cli._common import (
+    EXIT_USAGE,
+    IdentityOption,
+    JsonOption,
+    parse_date,
+    print_json,
+    regular_file,
+    shown,
+)
 from idri.cli._render import show_result
 from models.case import EvaluationResult, Outcome
 
@@ -32,6 +39,9 @@ def act(case: str, action: str, body: dict[str, Any], *, done: str, json_: bool)
     status = call("POST", case_path(case, action), body)
     if json_:
         print_json(status)
+    elif status.get("accepted") and "stage" not in status:
+        # 202: accepted, still being recorded (a busy registry): done, not an error.
+        typer.echo(f"accepted: {shown(str(status.get('detail', '')))}")
     else:
         show_result(status, done)
 
@@ -63,18 +73,19 @@ def plan_submit(
     json_: JsonOption = False,
     identity: IdentityOption = None,
 ) -> None:
-    """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
-    digest = hashlib.sha256()
-    with file.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    sha256 = digest.hexdigest()
-    act(
-        case,
-        "plan",
-        {"file_name": file.name, "sha256": sha256},
-        done=f"plan {file.name} recorded (SHA-256 {sha256})",
-        json_=json_,
+    """Submit the creation plan: the file is uploaded and kept (by SHA-256); the case records
+    its name, size and SHA-256."""
+    from idri.cli.documents import upload_document
+
+    answer = upload_document(case, regular_file(file, "the plan"), "plan")
+    if json_:
+        print_json(answer["case"])
+        return
+    document = answer["document"]
+    show_result(
+        answer["case"],
+        f"plan {document['name']} recorded ({document['size']} bytes, "
+        f"SHA-256 {document['sha256']})",
     )
 
 
@@ -84,7 +95,10 @@ def recommend(
         str, typer.Option("--opinion", help="The recommendation opinion (推荐意见).")
     ],
     national: Annotated[
-        bool, typer.Option("--national", help="Flag the ambition to compete for national level.")
+        bool,
+        typer.Option(
+            "--national", metavar="", help="Flag the ambition to compete for national level."
+        ),
     ] = False,
     json_: JsonOption = False,
     identity: IdentityOption = None,
@@ -302,6 +316,7 @@ def objection_resolve(
         bool,
         typer.Option(
             "--upheld/--dismissed",
+            metavar="",
             help="Upheld: not designated. Dismissed: designation goes ahead.",
             show_default=False,
         ),

@@ -27,7 +27,6 @@ from idri.cli._common import (
     operator,
     print_json,
     run,
-    settings,
 )
 from models.limits import text_problem
 
@@ -62,18 +61,10 @@ HINT = (
 
 
 def _registry(work: Callable[[Engine], T]) -> T:
-    """``work`` on the registry database of the settings; a database error fails in one line."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """``work`` on the registry database of the settings (named on stderr)."""
+    from idri.cli._registry import with_registry
 
-    from activities.db import create_registry_engine
-
-    engine = create_registry_engine(settings().registry_url)
-    try:
-        return work(engine)
-    except SQLAlchemyError as error:
-        fail(f"cannot use the registry: {str(error).splitlines()[0]}")
-    finally:
-        engine.dispose()
+    return with_registry(work)
 
 
 def _reason(text: str) -> str:
@@ -122,7 +113,9 @@ def list_ended(json_: JsonOption = False) -> None:
 
 
 @app.command("reinstate")
-def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
+def reinstate(
+    case: CaseArg, reason: ReasonOption, as_: AsOption = None, json_: JsonOption = False
+) -> None:
     """Run an ended case again from where it stood, and clear its mark.
 
     Temporal's reset of the case's last run to its last workflow task (the reason recorded in
@@ -175,6 +168,9 @@ def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None
             run_id=run_id,
         )
     )
+    if json_:
+        print_json({"case_id": case_id, "ended_how": how, "run_id": run_id})
+        return
     console().print(
         f"reinstated case {case_id} ({how.replace('_', ' ')} before): run {run_id} goes on from "
         f"where the case stood; `idri status {case_id}` shows it"
@@ -182,7 +178,9 @@ def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None
 
 
 @app.command("close")
-def close(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
+def close(
+    case: CaseArg, reason: ReasonOption, as_: AsOption = None, json_: JsonOption = False
+) -> None:
     """Accept an ended case's end: it stays out of the published registry for good.
 
     The registry keeps the mark and records the decision (who, why, when) in the audit trail.
@@ -219,6 +217,9 @@ def close(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
             fail(f"case {case_id} is already closed ({_decision(done) if done else 'closed'})")
 
     closed = _registry(decide)
+    if json_:
+        print_json(closed)
+        return
     console().print(
         f"closed case {case_id} ({closed.how.replace('_', ' ')} {iso(closed.at)}): it stays out "
         "of the published registry"

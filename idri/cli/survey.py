@@ -30,6 +30,7 @@ from idri.cli._common import (
     literal,
     normalise_case_id,
     print_json,
+    regular_file,
     shown,
     warn,
 )
@@ -83,7 +84,9 @@ def add(
     willing: Annotated[
         bool,
         typer.Option(
-            "--willing/--not-willing", help="Whether it is willing to build an institute."
+            "--willing/--not-willing",
+            metavar="",
+            help="Whether it is willing to build an institute.",
         ),
     ] = True,
     previous: Annotated[
@@ -151,10 +154,12 @@ def import_(
     ],
     skip_invalid: Annotated[
         bool,
-        typer.Option("--skip-invalid", help="Import the valid rows even if others are invalid."),
+        typer.Option(
+            "--skip-invalid", metavar="", help="Import the valid rows even if others are invalid."
+        ),
     ] = False,
     check: Annotated[
-        bool, typer.Option("--check", help="Only check the sheet; start nothing.")
+        bool, typer.Option("--check", metavar="", help="Only check the sheet; start nothing.")
     ] = False,
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="XLSX: the worksheet (default: the first).")
@@ -166,7 +171,7 @@ def import_(
     row is invalid (unless --skip-invalid). Organisations that already have a case are skipped,
     so importing the same sheet again is safe."""
     try:
-        parsed = read_sheet(file, sheet_name=sheet)
+        parsed = read_sheet(regular_file(file, "the survey sheet"), sheet_name=sheet)
     except SheetError as error:
         fail(str(error))
     for column in parsed.ignored_columns:

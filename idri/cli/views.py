@@ -19,7 +19,9 @@ from idri.cli._common import (
     console,
     day,
     fail,
+    literal,
     normalise_case_id,
+    parse_date,
     print_json,
     shown,
     warn,
@@ -32,6 +34,7 @@ from idri.cli._render import (
     show_registry,
     show_status,
 )
+from idri.cli._tables import Col, print_fitted
 from models.case import Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 from models.limits import spreadsheet_cell
@@ -106,11 +109,24 @@ def list_cases(
     round_year: Annotated[
         int | None, typer.Option("--round", help="Only this round (year).")
     ] = None,
-    open_only: Annotated[bool, typer.Option("--open", help="Only cases still running.")] = False,
+    open_only: Annotated[
+        bool, typer.Option("--open", metavar="", help="Only cases still running.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only cases with work overdue.")
+    ] = False,
+    due_before: Annotated[
+        str | None, typer.Option("--due-before", metavar="DATE", help="Work due before this day.")
+    ] = None,
+    waiting_on: Annotated[
+        str | None,
+        typer.Option("--waiting-on", metavar="ROLE", help="district, expert, bureau or applicant."),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """List the cases you may see, newest first, by the search attributes the Web UI filters on."""
+    """List the cases you may see, newest first, by the search attributes the Web UI filters on
+    (and, for --overdue, --due-before and --waiting-on, by what waits, as idri inbox)."""
     filters: dict[str, Any] = {}
     try:
         if stage:
@@ -125,6 +141,12 @@ def list_cases(
         filters["round"] = round_year
     if open_only:
         filters["open"] = True
+    if overdue:
+        filters["overdue"] = True
+    if due_before:
+        filters["due_before"] = parse_date(due_before, "--due-before").isoformat()
+    if waiting_on:
+        filters["waiting_on"] = waiting_on
     rows = call("GET", "/api/cases", query={**filters, "limit": limit})
     if json_:
         print_json(rows)
@@ -270,6 +292,7 @@ def diagram(
         Path | None,
         typer.Option("--write-readme", help="Rewrite the diagram block of this README instead."),
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """The lifecycle as a Mermaid state diagram, generated from the lifecycle table."""
     if write_readme is not None:
@@ -280,6 +303,16 @@ def diagram(
         return
     from models.lifecycle import mermaid_diagram
 
+    if json_:
+        print_json(
+            {
+                "format": "mermaid",
+                "diagram": mermaid_diagram(),
+                "stages": [stage.value for stage in Stage],
+                "terminal": [stage.value for stage in Stage if stage.terminal],
+            }
+        )
+        return
     typer.echo(mermaid_diagram(), nl=False)
 
 
@@ -293,13 +326,14 @@ def _catalogue(catalogue: Catalogue, json_: bool, *, with_category: bool) -> Non
             ]
         )
         return
-    from rich.table import Table
-
-    columns = ["code", "中文", "English"] + (["category"] if with_category else [])
-    table = Table(*columns)
-    for e in catalogue.entries:
-        table.add_row(e.code, e.zh, e.en, *([e.category] if with_category else []))
-    console().print(table)
+    columns = [Col("code", whole=True), Col("中文", min_width=8), Col("English", min_width=12)]
+    columns += [Col("category", whole=True, drop=1)] if with_category else []
+    rows = [
+        [literal(e.code), literal(e.zh), literal(e.en)]
+        + ([literal(e.category)] if with_category else [])
+        for e in catalogue.entries
+    ]
+    print_fitted(console(), columns, rows)
 
 
 def districts(json_: JsonOption = False) -> None:

@@ -17,7 +17,18 @@ from tests.cli.stack import BIN, ROOT, Stack, clean_environment, imported_by, ne
 COMMANDS = {
     *("survey", "plan", "recommend", "review", "inspect", "decide", "object", "objection"),
     *("evaluate", "rectify", "national", "withdraw", "round"),
-    *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
+    *(
+        "status",
+        "history",
+        "list",
+        "inbox",
+        "document",
+        "registry",
+        "mail",
+        "diagram",
+        "districts",
+        "directions",
+    ),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
     *("user", "login", "logout", "whoami", "password"),
 }
@@ -72,7 +83,7 @@ def test_help_lists_every_command_and_each_command_has_its_own() -> None:
         for line in overview.stdout.splitlines()
         if line.startswith("│ ") and not line.startswith("│  ")  # not a help text's second line
     }
-    assert listed == COMMANDS | {"--help"}
+    assert listed == COMMANDS | {"--help", "--version"}
     status = _idri("status", "--help", env=env)
     assert status.returncode == 0 and "Where a case stands" in status.stdout
     typo = _idri("statu", "x", env=env)

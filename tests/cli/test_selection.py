@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from tests.cli.plan_file import plan_pdf
 from tests.cli.stack import (
     BUREAU,
     CRITERIA,
@@ -25,7 +26,7 @@ def _reviewed(
 ) -> str:
     case = new_case(stack, f"天津择优测试{uuid.uuid4().hex[:6]}有限公司")
     steps: list[tuple[str, tuple[str, ...]]] = [
-        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", __file__)),
+        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", plan_pdf())),
         (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐")),
         (BUREAU, ("review", "assign", case, *(x for e in PANEL for x in ("--expert", e)))),
         *((e, ("review", "submit", case, *criteria, "--opinion", "好")) for e in PANEL),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.plan_file import plan_pdf
 from tests.cli.stack import BUREAU, CRITERIA, DISTRICT_OFFICER, PANEL, Stack, wait_for_stage
 
 pytestmark = pytest.mark.devserver
@@ -133,7 +134,7 @@ def _in_public_notice(stack: Stack, org: str) -> str:
         "survey", "add", "--name", org, "--district", "滨海", "--direction", "ai", "--json"
     ).json()["case_id"]
     steps: list[tuple[str, tuple[str, ...]]] = [
-        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", __file__)),
+        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", plan_pdf())),
         (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐")),
         (BUREAU, ("review", "assign", case, *(x for e in PANEL for x in ("--expert", e)))),
         # Reviews received on paper, entered by the bureau for the experts.
