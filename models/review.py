@@ -96,7 +96,9 @@ def scores_problem(
             return problem
     numbers = {name: float(value) for name, value in scores.items()}  # type: ignore[arg-type]
     if _number_problem(score, "the overall score") or not math.isclose(
-        float(score), overall(numbers), abs_tol=0.005  # type: ignore[arg-type]
+        float(score),
+        overall(numbers),
+        abs_tol=0.005,  # type: ignore[arg-type]
     ):
         return (
             f"the overall score {score!r} is not the mean of the criteria scores "
