@@ -95,10 +95,11 @@ def scores_problem(
         if problem:
             return problem
     numbers = {name: float(value) for name, value in scores.items()}  # type: ignore[arg-type]
+    total = overall(numbers)
     if _number_problem(score, "the overall score") or not math.isclose(
-        float(score),
-        overall(numbers),
-        abs_tol=0.005,  # type: ignore[arg-type]
+        float(score),  # type: ignore[arg-type]
+        total,
+        abs_tol=0.005,
     ):
         return (
             f"the overall score {score!r} is not the mean of the criteria scores "

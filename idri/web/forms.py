@@ -103,8 +103,13 @@ def _experts(form: FormData) -> Call:
 
 
 def _review(form: FormData) -> Call:
+    # One field per review criterion (``score_<name>``) when the case scores criteria, else one
+    # overall score; the workflow refuses what its panel rules do not take.
+    criteria = [str(k) for k in form if str(k).startswith("score_")]
+    scores = {k.removeprefix("score_"): _number(form, k, f"评分 {k}") for k in criteria}
     body = a.SubmitReview(
-        score=_number(form, "score", "评分 score"),
+        score=None if scores else _number(form, "score", "评分 score"),
+        scores=scores or None,
         opinion=_text(form, "opinion"),
         expert=_text(form, "expert") or None,
     )

@@ -35,10 +35,15 @@ PEOPLE: dict[str, dict[str, Any]] = {
         "organisation": "河北工业大学",
         "email": "zhao@hebut.edu.cn",
     },
+    "刘研究员": {
+        "role": AccountRole.EXPERT,
+        "organisation": "天津理工大学",
+        "email": "liu@tjut.edu.cn",
+    },
     "孙工": {"role": AccountRole.EXPERT, "organisation": "南开大学", "email": "sun@nankai.edu.cn"},
 }
-"""The four people of the walk (district officer, two experts, bureau officer) and a third
-expert, assigned to nothing, for the refusals."""
+"""The people of the walk (district officer, a panel of three experts, bureau officer) and a
+fourth expert, assigned to nothing, for the refusals."""
 
 
 @dataclass

@@ -94,20 +94,21 @@ async def test_one_case_from_survey_to_designation(browser: Browser, stack: Stac
     await district.get_by_role("button", name="区级推荐").click()
     assert "已推荐" in await stage_of(district)
 
-    # The bureau finds it waiting in its work, and assigns two experts.
+    # The bureau finds it waiting in its work, and assigns a panel of three experts.
     bureau = await sign_in(browser, stack, "李处长")
     await shot(bureau, "work")
     await bureau.get_by_role("link", name=organisation).click()
-    await bureau.get_by_label("专家账号").fill("陈工 赵工")
+    await bureau.get_by_label("专家账号").fill("陈工 赵工 刘研究员")
     await bureau.get_by_role("button", name="指派评审专家").click()
     assert "专家评审中" in await stage_of(bureau)
 
     # Each expert reviews from their own session.
-    for expert, score in (("陈工", "88"), ("赵工", "91")):
+    for expert, score in (("陈工", "88"), ("赵工", "91"), ("刘研究员", "85")):
         page = await sign_in(browser, stack, expert)
         await page.get_by_role("link", name=organisation).click()
         await every_field_is_labelled(page)
-        await page.get_by_label("评分").fill(score)
+        for criterion in ("capability", "team", "service", "plan"):
+            await page.get_by_label(f"评分：{criterion}").fill(score)
         await page.get_by_role("textbox", name="评审意见").fill("方案完整，团队扎实")
         await page.get_by_role("button", name="提交评审意见").click()
         await page.wait_for_load_state()
