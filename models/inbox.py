@@ -83,10 +83,15 @@ def _review_waits(case: CaseState, since: datetime, due: datetime | None) -> lis
         for expert in missing
     ]
     bureau = Role.BUREAU_OFFICER
+    rules = case.review_rules
+    short = rules is not None and len(case.reviews) < rules.min_experts
+    if rules is not None and short:
+        panel = f"experts to assign (a panel of at least {rules.min_experts}, models/review.py)"
+        waits.append(Wait(bureau, "assign_expert", panel, since, due))
     if case.inspection is None:
         waits.append(
             Wait(bureau, "record_inspection", "the site inspection (现场考查)", since, due)
         )
-    if not missing and case.inspection is not None:
+    if not missing and not short and case.inspection is not None:
         waits.append(Wait(bureau, "decide", "the decision (综合评价)", since, due))
     return waits

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from idri.service.inbox import inbox
-from tests.api.conftest import Api
+from tests.api.conftest import CRITERIA_SCORES, PANEL, Api
 
 pytestmark = [pytest.mark.devserver, pytest.mark.asyncio(loop_scope="session")]
 
@@ -51,8 +51,16 @@ async def test_each_role_sees_the_work_waiting_on_it(api: Api) -> None:
     await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": ["陈工"]})
     assert await _items(api, "陈工", case_id) == [("submit_review", "陈工")]
     assert await _items(api, "赵工", case_id) == []
+    # A panel of one is short of the minimum (IDRI_MIN_EXPERTS): the bureau assigns more.
+    assert await _items(api, "李处长", case_id) == [
+        ("assign_expert", ""),
+        ("record_inspection", ""),
+    ]
+    await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": PANEL[1:]})
     assert await _items(api, "李处长", case_id) == [("record_inspection", "")]
-    await api.ok("陈工", "POST", f"/api/cases/{case_id}/reviews", {"score": 90, "opinion": "好"})
+    for expert in PANEL:
+        review = {"scores": CRITERIA_SCORES, "opinion": "好"}
+        await api.ok(expert, "POST", f"/api/cases/{case_id}/reviews", review)
     await api.ok(
         "李处长", "POST", f"/api/cases/{case_id}/inspection", {"passed": True, "note": "好"}
     )

@@ -56,6 +56,7 @@ from models.case import (
     SiteInspection,
     SurveyRecord,
 )
+from models.review import DEFAULT_CRITERIA
 from workflows.institute import InstituteWorkflow, workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,12 +317,21 @@ def review_updates() -> list[tuple[Any, Any]]:
             ExpertAssignment(BUREAU, "陈工", "河北工业大学", "chen@hebut.example.cn"),
         ),
         (
-            InstituteWorkflow.submit_review,
-            ExpertReview(Actor("张教授", Role.EXPERT), "张教授", 88, "方案可行"),
+            InstituteWorkflow.assign_expert,
+            ExpertAssignment(BUREAU, "刘研究员", "南开大学", "liu@nankai.example.cn"),
         ),
-        (
-            InstituteWorkflow.submit_review,
-            ExpertReview(Actor("陈工", Role.EXPERT), "陈工", 91, "方案可行"),
+        *(
+            (
+                InstituteWorkflow.submit_review,
+                ExpertReview(
+                    Actor(expert, Role.EXPERT),
+                    expert,
+                    score,
+                    "方案可行",
+                    dict.fromkeys(DEFAULT_CRITERIA, float(score)),
+                ),
+            )
+            for expert, score in (("张教授", 88), ("陈工", 91), ("刘研究员", 85))
         ),
         (InstituteWorkflow.record_inspection, SiteInspection(BUREAU, True, "现场条件良好")),
         (InstituteWorkflow.decide, Decision(BUREAU, Outcome.APPROVE, "评审通过")),

@@ -43,6 +43,7 @@ from models.case import (
     SurveyRecord,
     Withdrawal,
 )
+from models.review import DEFAULT_CRITERIA
 from workflows.institute import InstituteWorkflow, workflow_id
 
 DISTRICT_OFFICER = Actor("王科长", Role.DISTRICT_OFFICER, "binhai")
@@ -58,8 +59,9 @@ class Case:
     handle: WorkflowHandle[InstituteWorkflow, CaseStatus]
     case_id: str
     organisation: str
-    criteria: list[str] = field(default_factory=list)
-    """The review criteria of the worker's settings: each review scores them all."""
+    criteria: list[str] = field(default_factory=lambda: list(DEFAULT_CRITERIA))
+    """The review criteria of the worker's settings (by default the product's): each review
+    scores them all."""
 
     def scored(self, actor: Actor, expert: str, score: Any, opinion: str) -> ExpertReview:
         """A review giving ``score`` on every criterion (so ``score`` is also their mean)."""
