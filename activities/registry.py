@@ -325,7 +325,8 @@ def _write_objection(conn: Connection, statements: _Statements, record: EventRec
                 "case_id": record.snapshot.case_id,
                 "objection_no": number,
                 "objector": details.get("objector", ""),
-                "reason": record.reason,
+                # The objection's own words; the history's reason also names the objector.
+                "reason": details.get("reason", record.reason),
                 "lodged_at": record.at,
                 "status": "open",
                 "resolution": "",

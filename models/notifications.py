@@ -37,6 +37,13 @@ ROUTES: Mapping[str, tuple[str, ...]] = {
     "round_reminder": (APPLICANT, DISTRICT),
     "overdue": (BUREAU, DISTRICT),
     "evaluation_due": (BUREAU, DISTRICT),
+    "record_willingness": (DISTRICT, BUREAU),
+    "change_contact": (DISTRICT,),
+    "extend_deadline": (APPLICANT, DISTRICT),
+    "review_reminder": (EXPERT,),
+    "review_overdue": (BUREAU,),
+    "rectification_reminder": (APPLICANT, DISTRICT),
+    "evaluation_reminder": (APPLICANT, DISTRICT),
 }
 
 PUBLICATIONS: Mapping[str, str] = {
