@@ -324,7 +324,7 @@ def refusal(
         return (
             f"{case.survey.organisation} has not said it is willing to build an institute "
             f"(企业自愿): case {case.case_id} takes no '{trigger}' until the district or the "
-            "applicant records its willingness (idri survey willing CASE)"
+            "applicant records its willingness (idri willing CASE --yes)"
         )
     rows = _rows(trigger, case.stage)
     if any(_holds(r, case, policy, now) for r in rows):

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from idri.api import accounts, cases
+from idri.api import accounts, cases, changes
 from idri.api.deps import Services
 from idri.service.errors import ServiceError, Throttled
 
@@ -33,6 +33,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.include_router(accounts.router, prefix="/api")
     app.include_router(cases.router, prefix="/api")
+    app.include_router(changes.router, prefix="/api")
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_log_request)

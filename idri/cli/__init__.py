@@ -22,6 +22,7 @@ import typer
 from idri.cli import (
     actions,
     calendar,
+    changes,
     ended,
     report,
     schedules,
@@ -56,6 +57,7 @@ app = typer.Typer(
 # In the order `idri --help` lists them, within each panel.
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
+changes.register(app)
 views.register(app)
 app.add_typer(calendar.app, rich_help_panel=calendar.HELP_PANEL)
 up.register(app)

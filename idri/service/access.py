@@ -7,6 +7,8 @@ those are decided here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from idri.auth.accounts import Account, AccountRole
 from models.candidates import organisation_key
 from models.case import Actor, Role
@@ -30,7 +32,13 @@ def actor_of(account: Account) -> Actor:
 
 
 def case_refusal(
-    account: Account, *, case_id: str, district: str, organisation: str, experts: list[str]
+    account: Account,
+    *,
+    case_id: str,
+    district: str,
+    organisation: str,
+    experts: list[str],
+    former: Sequence[str] = (),
 ) -> str | None:
     """Why ``account`` may not see (nor act on) this case, or ``None``."""
     role = account.role
@@ -43,8 +51,8 @@ def case_refusal(
         )
     if role is AccountRole.EXPERT and account.name not in experts:
         return f"{account.name} is not an expert assigned to case {case_id}"
-    if role is AccountRole.APPLICANT and organisation_key(
-        account.organisation or ""
-    ) != organisation_key(organisation):
+    # A renamed organisation's applicant account still speaks for it under its former name.
+    names = {organisation_key(n) for n in (organisation, *former)}
+    if role is AccountRole.APPLICANT and organisation_key(account.organisation or "") not in names:
         return f"{account.name} speaks for {account.organisation}; case {case_id} is not its case"
     return None
