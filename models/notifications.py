@@ -53,11 +53,16 @@ PUBLICATIONS: Mapping[str, str] = {
 """Events that publish a page on the bureau's website; a designation publishes the registry."""
 
 
+_IN_REGISTRY = frozenset({"designated", "under_evaluation", "rectifying", "national_review"})
+
+
 def publication_for(event: str, from_stage: object, to_stage: object) -> str | None:
     """The page an event publishes: its own, or the registry when an institute enters it or
     comes back to it (designation, an evaluation, a national outcome)."""
     if event in PUBLICATIONS:
         return PUBLICATIONS[event]
+    if event == "change_contact" and to_stage in _IN_REGISTRY:
+        return "registry"  # a renamed institute is listed under its new name
     if to_stage == "designated" and from_stage != "designated":
         return "registry"
     return None
