@@ -230,9 +230,9 @@ def import_(
             f"{literal(file.name)}: [green]{len(started)} started[/], {len(existing)} already "
             f"recorded, {len(parsed.problems)} invalid skipped, {len(failed)} failed"
         )
-        for candidate, case in started:
-            for warning in case.warnings:  # 错位发展, as `survey add` gives it
-                warn(f"{parsed.unit} {candidate.line} ({case.case_id}): {warning}")
+        for candidate, new in started:
+            for warning in new.warnings:  # 错位发展, as `survey add` gives it
+                warn(f"{parsed.unit} {candidate.line} ({new.case_id}): {warning}")
         for candidate, case in existing:
             out.print(
                 f"  {parsed.unit} {candidate.line}: already case {literal(case.case_id)} "

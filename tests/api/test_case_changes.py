@@ -32,7 +32,9 @@ async def test_an_unwilling_candidate_waits_for_its_applicant_to_say_it_is_willi
     plan = {"file_name": "plan.pdf", "sha256": PLAN_SHA}
     refused = await api.call("自愿申请人", "POST", f"/api/cases/{case_id}/plan", plan)
     assert refused.status_code == 409 and "企业自愿" in refused.json()["detail"]
-    denied = await api.call("李处长", "POST", f"/api/cases/{case_id}/willingness", {"willing": True})
+    denied = await api.call(
+        "李处长", "POST", f"/api/cases/{case_id}/willingness", {"willing": True}
+    )
     assert denied.status_code == 403
     assert await api.stage(case_id) == "surveyed"
 
@@ -50,14 +52,18 @@ async def test_a_renamed_applicant_keeps_its_case_and_the_old_values_are_in_the_
     """创办主体企业: a renamed company's applicant account (under the former name) still sees and
     acts on its case; the history keeps the old name."""
     old = f"天津更名测试{uuid.uuid4().hex[:8]}有限公司"
-    _, token = api.services.accounts.add("admin", "更名申请人", AccountRole.APPLICANT, organisation=old)
+    _, token = api.services.accounts.add(
+        "admin", "更名申请人", AccountRole.APPLICANT, organisation=old
+    )
     api.tokens["更名申请人"] = token
     case_id = await api.new_case(old)
     new = old.replace("有限公司", "集团有限公司")
     path = f"/api/cases/{case_id}/contact"
     empty = await api.call("更名申请人", "POST", path, {"note": "x"})
     assert empty.status_code == 422
-    status = await api.ok("更名申请人", "POST", path, {"organisation": new, "email": "new@example.cn"})
+    status = await api.ok(
+        "更名申请人", "POST", path, {"organisation": new, "email": "new@example.cn"}
+    )
     assert (status["organisation"], status["former_organisations"]) == (new, [old])
     assert (await api.call("更名申请人", "GET", f"/api/cases/{case_id}")).status_code == 200
     history = await api.ok("李处长", "GET", f"/api/cases/{case_id}/history")

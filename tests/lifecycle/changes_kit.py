@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from activities import registry_read
@@ -81,9 +81,9 @@ def outbox(h: Harness, case: Case) -> list[Mail]:
     with registry_of(h) as engine, Session(engine) as session:
         rows = session.exec(
             select(NotificationRow, EventRow.event)
-            .join(EventRow, EventRow.key == NotificationRow.event_key)
-            .where(NotificationRow.case_id == case.case_id)
-            .order_by(NotificationRow.created_at, NotificationRow.key)
+            .join(EventRow, col(EventRow.key) == col(NotificationRow.event_key))
+            .where(col(NotificationRow.case_id) == case.case_id)
+            .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
         ).all()
         return [Mail(event, n.role, n.address, n.subject, n.body) for n, event in rows]
 
