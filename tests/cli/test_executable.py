@@ -20,6 +20,7 @@ COMMANDS = {
     *("status", "history", "list", "registry", "mail", "diagram", "districts", "directions"),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
     *("user", "login", "logout", "whoami", "password"),
+    *("willing", "contact", "deadline"),
 }
 """Every top-level command and group, as the README and ``idri --help`` name them."""
 
