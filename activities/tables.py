@@ -203,3 +203,26 @@ class PageDueRow(SQLModel, table=True):
     """notice, registry or delisting (``models.notifications.publication_for``)."""
     case_id: str
     queued_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CalendarImportRow(SQLModel, table=True):
+    """One year's official holiday arrangement as imported (``idri calendar import``).
+
+    Rows are only ever added: the newest row of a year is in force, the older ones are its audit
+    trail (who imported what, from which file, when).
+    """
+
+    __tablename__ = "calendar_imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    holidays: list[str] = Field(default_factory=list, sa_type=JSON)
+    """ISO dates off by the arrangement, all inside ``year``."""
+    workdays: list[str] = Field(default_factory=list, sa_type=JSON)
+    """ISO dates of the adjusted working days (调休), all inside ``year``."""
+    source: str
+    """What the file says it is (the State Council's notice), else the file's name."""
+    sha256: str
+    """The imported file's SHA-256, to tell which file it was."""
+    imported_by: str
+    imported_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

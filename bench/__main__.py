@@ -8,6 +8,9 @@
 - api and cli: ``python -m idri.api`` beside the worker; the update round trip through it against
   the same update sent straight to Temporal (interleaved, the same run); ``idri status CASE``
   through it, median wall time of 20 runs;
+- simulation: ``idri simulate --years 10 --cases 8`` (80 cases over ten years, the real
+  workflows on the time-skipping server) against 80 bare baseline cases to designation on a
+  time-skipping server of their own (``bench/simulation.py``), seconds and their ratio;
 - scale: one evaluation sweep over ``--scale`` designated institutes (10,000 in the issue; the
   default is smaller so ``make bench`` stays within minutes), worker memory.
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from bench.lifecycle import LifecycleResult
     from bench.paired import PairedResult
 
-SECTIONS = ("lifecycle", "cli", "scale")
+SECTIONS = ("lifecycle", "cli", "simulation", "scale", "web")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +49,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scale", type=int, default=1000, help="designated institutes in the sweep (issue: 10000)"
+    )
+    parser.add_argument(
+        "--web", type=int, default=10_000, help="cases behind the workbench's pages (issue 21)"
     )
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only these (repeatable)"
@@ -302,6 +308,75 @@ async def scale(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
         say(f"WARNING: the sweep opened {totals.opened} of {result.institutes} evaluations")
 
 
+async def simulation(rows: list[Row]) -> None:
+    from bench.simulation import run_simulation_bench
+
+    say("simulation: 80 bare cases, then idri simulate --years 10 --cases 8")
+    result = await run_simulation_bench(years=10, cases_a_year=8)
+    rows += [
+        Row(
+            "simulation",
+            f"{result.years} years, {result.cases} cases, wall s",
+            fmt(result.simulation_seconds, 1),
+            "target < 10 s (issue 22)",
+        ),
+        Row(
+            "simulation",
+            f"bare baseline, {result.cases} cases to designation, s",
+            fmt(result.baseline_seconds, 1),
+            "the same count on a time-skipping server of its own",
+        ),
+        Row("simulation", "ratio (simulation / bare)", fmt(result.ratio), ""),
+    ]
+
+
+async def web(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
+    """The workbench's pages with ``--web`` cases running and in the registry."""
+    from bench.api_latency import ApiProcess
+    from bench.web import run_web
+
+    queue = f"bench-web-{uuid.uuid4().hex[:6]}"
+    data = root / "web-data"
+    async with dev_server(root / "web-server") as server:
+        env = clean_env(
+            TEMPORAL_ADDRESS=server.address,
+            IDRI_DATA_DIR=str(data),
+            IDRI_TASK_QUEUE=queue,
+            BENCH_BARE_QUEUE="bench-web-bare",
+            BENCH_MATCHED_QUEUE="bench-web-matched",
+        )
+        worker = WorkerProcess(env, root / "web-worker.log")
+        await worker.start()
+        api = ApiProcess(env, data, root / "web-api.log")
+        try:
+            await api.start()
+            client = await Client.connect(server.address)
+            result = await run_web(
+                client,
+                worker,
+                api,
+                institutes=args.web,
+                registry_url=f"sqlite:///{data / 'registry.sqlite3'}",
+                task_queue=queue,
+                progress=say,
+            )
+        finally:
+            api.stop()
+            worker.stop()
+    for key in sorted(result.seconds):
+        page, who = key.split(", ")
+        runs = result.seconds[key]
+        rows.append(
+            Row(
+                "web",
+                f"{'我的待办 /work' if page == 'work' else 'case page'} ({who}) median ms",
+                fmt(result.median_ms(key), 1),
+                f"{result.institutes} cases; {len(runs)} requests, max "
+                f"{1000 * max(runs):.0f} ms; target < 200",
+            )
+        )
+
+
 async def main(args: argparse.Namespace) -> int:
     sections = set(args.only or SECTIONS)
     rows: list[Row] = []
@@ -312,8 +387,12 @@ async def main(args: argparse.Namespace) -> int:
         summary = None
         if sections & {"lifecycle", "cli"}:
             summary = await lifecycle_and_cli(args, root, rows)
+        if "simulation" in sections:
+            await simulation(rows)
         if "scale" in sections:
             await scale(args, root, rows)
+        if "web" in sections:
+            await web(args, root, rows)
     print(f"machine: {machine()}")
     print(table(rows))
     if summary:

@@ -134,7 +134,7 @@ def registry_rows(states: list[CaseState], now: datetime) -> list[dict[str, Any]
     ]
 
 
-async def run_scale(
+async def seed_designated(
     client: Client,
     worker: WorkerProcess,
     *,
@@ -142,7 +142,9 @@ async def run_scale(
     registry_url: str,
     task_queue: str,
     progress: Any,
-) -> ScaleResult:
+) -> tuple[str, float]:
+    """``institutes`` designated cases, running and in the registry: (their ids' tag, seconds
+    taken). Shared by the sweep and the workbench's benchmark (``bench/web.py``)."""
     now = datetime.now(UTC)
     tag = uuid.uuid4().hex[:4]
     states = [carried(f"scale{n:05d}{tag}", n, now) for n in range(institutes)]
@@ -167,7 +169,26 @@ async def run_scale(
         await bounded([functools.partial(start, s) for s in states[chunk : chunk + 1000]], 50)
         progress(f"scale: {min(chunk + 1000, institutes)} of {institutes} institutes started")
     await worker.wait_idle(limit=600)
-    setup = time.monotonic() - begin
+    return tag, time.monotonic() - begin
+
+
+async def run_scale(
+    client: Client,
+    worker: WorkerProcess,
+    *,
+    institutes: int,
+    registry_url: str,
+    task_queue: str,
+    progress: Any,
+) -> ScaleResult:
+    tag, setup = await seed_designated(
+        client,
+        worker,
+        institutes=institutes,
+        registry_url=registry_url,
+        task_queue=task_queue,
+        progress=progress,
+    )
     rss_before, _ = worker.rss_mb()
     progress(f"scale: set up in {setup:.0f} s; the sweep starts")
 

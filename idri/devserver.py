@@ -170,6 +170,12 @@ class DevServer:
         ports = {"--port": self.port} | ({} if self.headless else {"--ui-port": self.ui_port})
         for flag, port in ports.items():
             if port is not None and port_in_use(port):
+                if flag == "--ui-port":
+                    # Not a Temporal server's port: TEMPORAL_ADDRESS at it would lead nowhere.
+                    raise DevServerError(
+                        f"port {port} (the Web UI's) is already in use: choose another "
+                        "--ui-port, or start without the Web UI with --headless"
+                    )
                 raise DevServerError(
                     f"port {port} is already in use (another Temporal server?): choose another "
                     f"{flag}, or run only the worker against that server with "

@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     token_days: int = Field(default=90, ge=1, le=3650)
     """How long an API token stays valid."""
 
+    # --- The workbench (idri/web/): the same process as the API --------------------------------
+    web_secure_cookies: bool = False
+    """Mark the workbench's cookies ``Secure`` (sent over HTTPS only): set it in production,
+    behind TLS. Off by default so that ``idri up`` on http://127.0.0.1 can sign in."""
+    web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    """How long a workbench sign-in lasts: a browser's token expires sooner than an API token."""
+
     @field_validator("notice_period_override")
     @classmethod
     def _check_override(cls, value: str | None) -> str | None:

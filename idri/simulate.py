@@ -35,6 +35,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -144,7 +145,9 @@ async def simulate(
     own_env = env is None
     if env is None:
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_binary(), data_converter=STRICT_CONVERTER
+            test_server_existing_path=test_server_binary(),
+            data_converter=STRICT_CONVERTER,
+            runtime=quiet_runtime(),
         )
     temporary = None
     if data_dir is None:
@@ -165,6 +168,17 @@ async def simulate(
             await env.shutdown()
         if temporary is not None:
             temporary.cleanup()
+
+
+def quiet_runtime() -> Runtime:
+    """A runtime whose Rust core reports errors only, through Python's logging.
+
+    The default one writes its warnings to stderr itself, with raw ANSI colours even into a pipe,
+    and the time-skipping server always earns one (it does not advertise a capability a real
+    server has: heartbeat details kept on failure), which says nothing to a simulation's user.
+    """
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
 async def _register_search_attributes(client: Client) -> None:

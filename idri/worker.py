@@ -38,7 +38,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
 
     Applies the registry's migrations first.
     """
-    from activities.calendar import CalendarActivities, load_calendar
+    from activities.calendar import CalendarActivities
     from activities.db import create_registry_engine, migrate
     from activities.policy import PolicyActivities
 
@@ -49,7 +49,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     publication = publication_activities(engine, settings)
     return [
         PolicyActivities(settings.policy()).load_policy,
-        CalendarActivities(load_calendar()).notice_period,
+        CalendarActivities(engine).notice_period,
         registry_activities(engine, settings).record_event,
         notifications.deliver_notifications,
         publication.publish,

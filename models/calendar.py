@@ -5,13 +5,17 @@ by the State Council, so the calendar is built from data (``models/data/cn_calen
 ``activities.calendar.load_calendar``) and this module stays pure: it can be used inside the
 workflow sandbox, although deadlines are computed in an activity so the result lands in history.
 
-A year the data does not cover is not an error: Monday to Friday is assumed and the caller gets a
-warning naming the year, so an officer can check the dates by hand.
+A year without the official arrangement is not an error. Its statutory holidays can still be
+computed (Spring Festival, Qingming, Dragon Boat and Mid-Autumn follow the lunar calendar; the
+activity hands them in as ``estimated``), so they and the weekends are counted, without 调休, and
+the caller gets a warning saying exactly that. Only a year with neither is counted Monday to
+Friday (a calendar built by hand, in tests), with its own warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,6 +31,9 @@ class WorkingDayCalendar:
         holidays: Days off by the arrangement (weekdays and weekend days inside holiday periods).
         workdays: Adjusted working days (调休): weekend days that are working days.
         source: Where the data comes from, for messages and ``idri calendar``.
+        estimate: For a year without the official arrangement, its statutory holidays as
+            computed (lunar calendar, make-up days for a holiday on a weekend; no 调休). Called
+            once per year the calendar is asked about; None: such a year is Monday to Friday.
     """
 
     def __init__(
@@ -36,8 +43,11 @@ class WorkingDayCalendar:
         holidays: Iterable[date] = (),
         workdays: Iterable[date] = (),
         source: str = "",
+        estimate: Callable[[int], Iterable[date]] | None = None,
     ) -> None:
         self._years = frozenset(years)
+        self._estimate = estimate
+        self._estimated: dict[int, frozenset[date]] = {}
         self._holidays = frozenset(holidays)
         self._workdays = frozenset(workdays)
         self.source = source
@@ -59,19 +69,7 @@ class WorkingDayCalendar:
         Raises:
             ValueError: A malformed year or date, or a date that is both holiday and working day.
         """
-        years: list[int] = []
-        holidays: list[date] = []
-        workdays: list[date] = []
-        for key, arrangement in data.get("years", {}).items():
-            try:
-                years.append(int(key))
-                holidays.extend(date.fromisoformat(d) for d in arrangement.get("holidays", []))
-                workdays.extend(date.fromisoformat(d) for d in arrangement.get("workdays", []))
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"calendar data for year {key!r} is malformed: {error}") from error
-        return cls(
-            years=years, holidays=holidays, workdays=workdays, source=str(data.get("_source", ""))
-        )
+        return calendar_of(packaged_arrangements(data), source=str(data.get("_source", "")))
 
     @property
     def years(self) -> list[int]:
@@ -83,10 +81,13 @@ class WorkingDayCalendar:
         return year in self._years
 
     def is_working_day(self, day: date) -> bool:
-        """Whether ``day`` is a working day (Monday to Friday in a year without data)."""
+        """Whether ``day`` is a working day (in a year without the official arrangement, a
+        weekday that is no computed statutory holiday)."""
         if day in self._workdays:
             return True
         if day in self._holidays:
+            return False
+        if day in self._estimated_holidays(day.year):
             return False
         return day.weekday() < 5
 
@@ -111,7 +112,7 @@ class WorkingDayCalendar:
 
         Returns:
             The last day of the period, and one warning for each year from ``start`` to that day
-            whose arrangement is unknown (Monday to Friday was assumed for it).
+            whose official arrangement is unknown (:meth:`warning`).
 
         Raises:
             ValueError: ``working_days`` is less than 1.
@@ -124,8 +125,119 @@ class WorkingDayCalendar:
             day += _ONE_DAY
             counted += self.is_working_day(day)
         warnings = [
-            f"no holiday data for {year}: Monday to Friday assumed"
+            warning
             for year in range(start.year, day.year + 1)
-            if not self.covers(year)
+            if (warning := self.warning(year)) is not None
         ]
         return day, warnings
+
+    def warning(self, year: int) -> str | None:
+        """What a period touching ``year`` should say about its days, or None (official)."""
+        if self.covers(year):
+            return None
+        if self._estimate is not None:
+            return (
+                f"no official holiday arrangement for {year} yet: its statutory holidays "
+                "(Spring Festival, Qingming, Dragon Boat and Mid-Autumn by the lunar calendar, "
+                "New Year, Labour Day, National Day, with make-up days for those on a weekend) "
+                "and weekends are counted; adjusted working days (调休) are not known"
+            )
+        return f"no holiday data for {year}: Monday to Friday assumed"
+
+    def days_off(self, year: int) -> list[date]:
+        """The days off in ``year`` that fall on weekdays or are listed holidays (official or
+        computed), in order: what ``idri calendar show`` prints."""
+        official = {d for d in self._holidays if d.year == year}
+        return sorted(official | self._estimated_holidays(year))
+
+    def _estimated_holidays(self, year: int) -> frozenset[date]:
+        if year in self._years or self._estimate is None:
+            return frozenset()
+        if year not in self._estimated:
+            self._estimated[year] = frozenset(d for d in self._estimate(year) if d.year == year)
+        return self._estimated[year]
+
+    def adjusted_working_days(self, year: int) -> list[date]:
+        """The adjusted working days (调休) of ``year``'s official arrangement, in order."""
+        return sorted(d for d in self._workdays if d.year == year)
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """One year's official arrangement: its days off and adjusted working days (调休)."""
+
+    year: int
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+    source: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Arrangement:
+        """An arrangement from the JSON of ``idri calendar import``, checked.
+
+        Args:
+            data: ``{"year": 2027, "source": "...", "holidays": [ISO dates],
+                "workdays": [ISO dates]}``.
+
+        Raises:
+            ValueError: A missing or malformed field, a date outside the year, or a date listed
+                both as a holiday and as a working day; the message names them.
+        """
+        year = data.get("year")
+        if not isinstance(year, int) or isinstance(year, bool) or not 1900 < year < 2200:
+            raise ValueError(f"'year' must be a year such as 2027, not {year!r}")
+        lists: dict[str, frozenset[date]] = {}
+        for key in ("holidays", "workdays"):
+            values = data.get(key, [])
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"'{key}' must be a list of ISO dates such as \"{year}-02-05\"")
+            try:
+                lists[key] = frozenset(date.fromisoformat(v) for v in values)
+            except ValueError as error:
+                raise ValueError(f"'{key}': {error}") from None
+            outside = sorted(d.isoformat() for d in lists[key] if d.year != year)
+            if outside:
+                raise ValueError(f"'{key}' lists days outside {year}: {', '.join(outside)}")
+        both = sorted(d.isoformat() for d in lists["holidays"] & lists["workdays"])
+        if both:
+            raise ValueError(f"{', '.join(both)} listed both as a holiday and as a working day")
+        if not lists["holidays"]:
+            raise ValueError(f"no holidays listed for {year}")
+        source = data.get("source", "")
+        return cls(year, lists["holidays"], lists["workdays"], str(source))
+
+
+def calendar_of(
+    arrangements: Iterable[Arrangement],
+    *,
+    source: str = "",
+    estimate: Callable[[int], Iterable[date]] | None = None,
+) -> WorkingDayCalendar:
+    """The calendar of these arrangements, a later one of the same year replacing an earlier
+    one (an imported year over the packaged data)."""
+    by_year = {a.year: a for a in arrangements}
+    return WorkingDayCalendar(
+        years=by_year,
+        holidays=(d for a in by_year.values() for d in a.holidays),
+        workdays=(d for a in by_year.values() for d in a.workdays),
+        source=source,
+        estimate=estimate,
+    )
+
+
+def packaged_arrangements(data: Mapping[str, Any]) -> list[Arrangement]:
+    """The arrangements of a ``cn_calendar.json`` file's parsed JSON, one per year key.
+
+    Raises:
+        ValueError: A malformed year or date, or a date that is both holiday and working day.
+    """
+    source = str(data.get("_source", ""))
+    arrangements = []
+    for key, days in data.get("years", {}).items():
+        try:
+            holidays = frozenset(date.fromisoformat(d) for d in days.get("holidays", []))
+            workdays = frozenset(date.fromisoformat(d) for d in days.get("workdays", []))
+            arrangements.append(Arrangement(int(key), holidays, workdays, source))
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"calendar data for year {key!r} is malformed: {error}") from error
+    return arrangements

@@ -14,8 +14,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.calendar import CalendarActivities, load_calendar
-from models.calendar import WorkingDayCalendar
+from activities.calendar import CalendarActivities, load_calendar, record_import
+from activities.db import create_registry_engine, migrate
+from models.calendar import Arrangement, WorkingDayCalendar
 from models.case import NoticePeriod
 from models.records import NoticeRequest
 from models.time import CST
@@ -65,19 +66,67 @@ def test_a_start_during_a_holiday_counts_from_the_first_working_day_after_it() -
     assert last_day == date(2024, 10, 8)
 
 
-def test_a_year_without_data_falls_back_to_monday_to_friday_with_a_warning() -> None:
-    # Tue 30 Sep 2031: 1 October is not known to be a holiday, so Tue 30 to Mon 6 Oct.
-    last_day, warnings = CALENDAR.notice_end(date(2031, 9, 30), 5)
+def test_a_calendar_without_data_or_estimate_falls_back_to_monday_to_friday() -> None:
+    # Only a calendar built by hand lacks the computed holidays: the worker's never does.
+    bare = WorkingDayCalendar(years=[])
+    last_day, warnings = bare.notice_end(date(2031, 9, 30), 5)
     assert last_day == date(2031, 10, 6)
+    assert warnings == ["no holiday data for 2031: Monday to Friday assumed"]
+
+
+def test_a_year_without_the_arrangement_counts_its_statutory_holidays_with_a_warning() -> None:
+    # Tue 30 Sep 2031: National Day (1-3 October, and the make-up days of 4-5 October, a
+    # weekend) is counted although the State Council has not published 2031's arrangement.
+    last_day, warnings = CALENDAR.notice_end(date(2031, 9, 30), 5)
+    assert last_day > date(2031, 10, 7)
     assert len(warnings) == 1
-    assert "2031" in warnings[0]
+    assert "2031" in warnings[0] and "调休" in warnings[0] and "lunar" in warnings[0]
 
 
-def test_only_the_unknown_year_of_a_period_spanning_two_years_is_warned_about() -> None:
-    # Mon 28 Dec 2026 to Fri 1 Jan 2027: New Year 2027 is not yet published, so it counts.
+def test_a_2027_notice_before_spring_festival_does_not_end_inside_the_holiday() -> None:
+    # Wed 3 Feb 2027; Spring Festival is 6 February (Eve on Fri 5): the computed holiday runs
+    # from the Eve to Wed 10 (make-up days for the Saturday and Sunday). Monday to Friday would
+    # have ended the notice on Tue 9 February, in the middle of it.
+    last_day, warnings = CALENDAR.notice_end(date(2027, 2, 3), 5)
+    assert last_day == date(2027, 2, 15)
+    assert not any(CALENDAR.is_working_day(date(2027, 2, d)) for d in range(5, 11))
+    assert warnings and "no official holiday arrangement for 2027" in warnings[0]
+
+
+def test_only_the_year_without_the_arrangement_is_warned_about() -> None:
+    # Mon 28 Dec 2026 to 2027: New Year's Day 2027 is a statutory holiday, computed.
     last_day, warnings = CALENDAR.notice_end(date(2026, 12, 28), 5)
-    assert last_day == date(2027, 1, 1)
-    assert warnings == ["no holiday data for 2027: Monday to Friday assumed"]
+    assert last_day == date(2027, 1, 4)
+    assert len(warnings) == 1 and "2027" in warnings[0]
+
+
+ARRANGEMENT_2027 = {
+    # Not the State Council's (unpublished when this was written): an arrangement of the same
+    # shape, with Sat 13 and Sun 14 February as adjusted working days.
+    "year": 2027,
+    "source": "a 2027 arrangement for the tests",
+    "holidays": [f"2027-02-{d:02d}" for d in range(5, 12)] + ["2027-01-01"],
+    "workdays": ["2027-02-13", "2027-02-14"],
+}
+
+
+def test_an_imported_arrangement_replaces_the_computed_holidays_of_its_year() -> None:
+    imported = load_calendar(imported=[Arrangement.parse(ARRANGEMENT_2027)])
+    # Wed 3, Thu 4, then Fri 12, Sat 13 and Sun 14 (worked): the notice ends on the Sunday.
+    assert imported.notice_end(date(2027, 2, 3), 5) == (date(2027, 2, 14), [])
+    assert imported.covers(2027)
+
+
+def test_an_arrangement_with_a_day_both_off_and_worked_is_refused() -> None:
+    data = {**ARRANGEMENT_2027, "workdays": ["2027-02-05"]}
+    with pytest.raises(ValueError, match="2027-02-05 listed both"):
+        Arrangement.parse(data)
+
+
+def test_an_arrangement_with_a_day_of_another_year_is_refused() -> None:
+    data = {**ARRANGEMENT_2027, "holidays": ["2026-12-31", "2027-01-01"]}
+    with pytest.raises(ValueError, match="outside 2027: 2026-12-31"):
+        Arrangement.parse(data)
 
 
 def test_october_2024_has_19_working_days() -> None:
@@ -111,7 +160,7 @@ def test_the_packaged_data_agrees_with_chinese_calendar_on_every_day() -> None:
 
 
 async def _notice(request: NoticeRequest) -> NoticePeriod:
-    activities = CalendarActivities(CALENDAR)
+    activities = CalendarActivities()
     result: NoticePeriod = await ActivityEnvironment().run(activities.notice_period, request)
     return result
 
@@ -142,3 +191,24 @@ async def test_the_activity_refuses_a_notice_of_no_working_days_without_retrying
     with pytest.raises(ApplicationError) as raised:
         await _notice(NoticeRequest(start=start, working_days=0))
     assert raised.value.non_retryable
+
+
+async def test_the_activity_counts_an_arrangement_imported_after_it_started(tmp_path) -> None:
+    """An import counts from the next notice on; a notice computed before keeps its period (the
+    workflow recorded it in history)."""
+    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    migrate(url)
+    engine = create_registry_engine(url)
+    try:
+        activities = CalendarActivities(engine)
+        request = NoticeRequest(start=datetime(2027, 2, 3, 10, tzinfo=CST), working_days=5)
+        before = await ActivityEnvironment().run(activities.notice_period, request)
+        content = json.dumps(ARRANGEMENT_2027).encode()
+        record_import(engine, Arrangement.parse(ARRANGEMENT_2027), content=content, by="市工信局")
+        after = await ActivityEnvironment().run(activities.notice_period, request)
+    finally:
+        engine.dispose()
+    assert before.end == datetime(2027, 2, 16, tzinfo=CST)  # midnight after Mon 15 February
+    assert before.warnings
+    assert after.end == datetime(2027, 2, 15, tzinfo=CST)  # midnight after Sun 14 February
+    assert after.warnings == []

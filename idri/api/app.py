@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 
 from idri.api import accounts, cases, changes
 from idri.api.deps import Services
-from idri.service.errors import ServiceError, Throttled
+from idri.service.errors import ServiceError, StillRecording, Throttled
+from idri.web.app import create_web_app
 
 log = structlog.get_logger("idri.api")
 
@@ -38,6 +39,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_log_request)
     app.get("/api/health", tags=["service"])(_health)
+    # The workbench (idri/web/): every path the API does not answer, on the same services.
+    app.mount("/", create_web_app(services))
     return app
 
 
@@ -54,7 +57,10 @@ async def _service_error(request: Request, error: Exception) -> Response:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"detail": error.message}, status_code=error.status, headers=headers)
+    body: dict[str, Any] = {"detail": error.message}
+    if isinstance(error, StillRecording):
+        body["accepted"] = True  # 202: the case took the action; its result is not in yet
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 async def _invalid(request: Request, error: Exception) -> Response:
@@ -64,7 +70,9 @@ async def _invalid(request: Request, error: Exception) -> Response:
     problems = [
         {
             "loc": list(problem.get("loc", ())),
-            "msg": problem.get("msg", ""),
+            # Pydantic words a validator's ValueError "Value error, <its message>": the message
+            # is ours, and reads as it is written.
+            "msg": str(problem.get("msg", "")).removeprefix("Value error, "),
             "type": problem.get("type", ""),
         }
         for problem in error.errors()

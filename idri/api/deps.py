@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,15 @@ from sqlalchemy import Engine
 from idri.auth.accounts import Account, AccountStore
 from idri.service.cases import CaseService
 from idri.service.errors import NotSignedIn
+from idri.settings import Settings
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """What the workbench (``idri/web/``) needs of the settings."""
+
+    secure_cookies: bool = False
+    session_lifetime: timedelta = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,9 @@ class Services:
     cases: CaseService
     accounts: AccountStore
     registry: Engine
+    web: WebOptions = field(default_factory=WebOptions)
+    settings: Settings | None = None
+    """The settings the services were built from (the bureau's report reads its goals)."""
 
 
 def services(request: Request) -> Services:

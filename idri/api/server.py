@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from activities.db import create_registry_engine, migrate
 from idri.api.app import create_app
-from idri.api.deps import Services
+from idri.api.deps import Services, WebOptions
 from idri.auth.accounts import AccountStore
 from idri.service.cases import CaseService
 from idri.settings import Settings
@@ -33,7 +33,11 @@ def build_services(client: Client, settings: Settings) -> Services:
     engine = create_registry_engine(settings.registry_url)
     accounts = AccountStore(engine, token_lifetime=timedelta(days=settings.token_days))
     cases = CaseService(client, settings.task_queue, engine, accounts)
-    return Services(cases, accounts, engine)
+    web = WebOptions(
+        secure_cookies=settings.web_secure_cookies,
+        session_lifetime=timedelta(hours=settings.web_session_hours),
+    )
+    return Services(cases, accounts, engine, web, settings)
 
 
 def api_server(

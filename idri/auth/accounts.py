@@ -301,8 +301,13 @@ class AccountStore:
 
     # --- Signing in ------------------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str) -> tuple[Account, str, datetime]:
+    def sign_in(
+        self, name: str, password: str, *, lifetime: timedelta | None = None
+    ) -> tuple[Account, str, datetime]:
         """A new token for ``name`` if ``password`` is its password: (account, token, expiry).
+
+        ``lifetime``: how long this token lasts, when not the store's (the workbench's
+        sign-ins last hours, not the API tokens' days).
 
         Raises:
             SignInRefused: the name or the password is wrong, the account has no password or is
@@ -335,11 +340,11 @@ class AccountStore:
             if rehashed is not None and row.password_hash == stored:
                 row.password_hash = rehashed
             session.add(row)
-            token = self._issue(session, now, row.name, row.name, via="sign_in")
+            token = self._issue(session, now, row.name, row.name, via="sign_in", lifetime=lifetime)
             audit.record(session, now, row.name, row.name, AccountEvent.SIGNED_IN)
             account = Account.of(row)
         log.info("signed in", account=account.name)
-        return account, token, now + self._lifetime
+        return account, token, now + (lifetime or self._lifetime)
 
     def _failed(self, name: str, now: datetime, *, known: bool) -> None:
         """Count a failed sign-in under ``name`` and write it to the audit trail."""
@@ -373,7 +378,16 @@ class AccountStore:
         oldest first."""
         return audit.trail(self._engine, None if name is None else normal_name(name), limit=limit)
 
-    def _issue(self, session: Session, now: datetime, by: str, name: str, *, via: str) -> str:
+    def _issue(
+        self,
+        session: Session,
+        now: datetime,
+        by: str,
+        name: str,
+        *,
+        via: str,
+        lifetime: timedelta | None = None,
+    ) -> str:
         token = tokens.new_token()
         row = TokenRow(
             token_sha256=tokens.digest(token),
@@ -381,7 +395,7 @@ class AccountStore:
             issued_at=now,
             issued_by=by,
             via=via,
-            expires_at=now + self._lifetime,
+            expires_at=now + (lifetime or self._lifetime),
         )
         session.add(row)
         session.flush()  # gives the row its id, named in the audit line

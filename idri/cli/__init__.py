@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -53,6 +54,32 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"idri {version('idri')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            from idri import __version__
+
+            typer.echo(f"idri {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print idri's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The options of ``idri`` itself (before the command)."""
+
 
 # In the order `idri --help` lists them, within each panel.
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)

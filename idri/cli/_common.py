@@ -18,6 +18,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -89,7 +90,9 @@ def settings() -> Settings:
         return get_settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            f"IDRI_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in error.errors()
         )
         fail(f"invalid settings: {problems}")
 
@@ -322,3 +325,18 @@ async def connect_client(configured: Settings) -> Client:
             "or point TEMPORAL_ADDRESS at your server",
             EXIT_UNAVAILABLE,
         ) from None
+
+
+def regular_file(path: Path, what: str) -> Path:
+    """``path`` if it is a regular file; otherwise fail in one line (reading a device such as
+    ``/dev/zero`` or a FIFO would never end, or block until another program writes)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        fail(f"cannot read {what} {path}: {error.strerror or error}")
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        fail(f"{what} {path} is {kind}, not a regular file: give the file itself")
+    return path

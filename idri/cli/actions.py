@@ -16,7 +16,15 @@ from typing import Annotated, Any
 import typer
 
 from idri.cli._api import call, case_path
-from idri.cli._common import EXIT_USAGE, IdentityOption, JsonOption, parse_date, print_json
+from idri.cli._common import (
+    EXIT_USAGE,
+    IdentityOption,
+    JsonOption,
+    parse_date,
+    print_json,
+    regular_file,
+    shown,
+)
 from idri.cli._render import show_result
 from models.case import EvaluationResult, Outcome
 
@@ -32,6 +40,9 @@ def act(case: str, action: str, body: dict[str, Any], *, done: str, json_: bool)
     status = call("POST", case_path(case, action), body)
     if json_:
         print_json(status)
+    elif status.get("accepted") and "stage" not in status:
+        # 202: accepted, still being recorded (a busy registry): done, not an error.
+        typer.echo(f"accepted: {shown(str(status.get('detail', '')))}")
     else:
         show_result(status, done)
 
@@ -64,7 +75,7 @@ def plan_submit(
 ) -> None:
     """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
     digest = hashlib.sha256()
-    with file.open("rb") as stream:
+    with regular_file(file, "the plan").open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     sha256 = digest.hexdigest()

@@ -27,7 +27,6 @@ from idri.cli._common import (
     operator,
     print_json,
     run,
-    settings,
 )
 from models.limits import text_problem
 
@@ -62,18 +61,10 @@ HINT = (
 
 
 def _registry(work: Callable[[Engine], T]) -> T:
-    """``work`` on the registry database of the settings; a database error fails in one line."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """``work`` on the registry database of the settings (named on stderr)."""
+    from idri.cli._registry import with_registry
 
-    from activities.db import create_registry_engine
-
-    engine = create_registry_engine(settings().registry_url)
-    try:
-        return work(engine)
-    except SQLAlchemyError as error:
-        fail(f"cannot use the registry: {str(error).splitlines()[0]}")
-    finally:
-        engine.dispose()
+    return with_registry(work)
 
 
 def _reason(text: str) -> str:

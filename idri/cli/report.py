@@ -90,13 +90,17 @@ async def _build(configured: Settings, *, visibility: bool) -> Report:
     from sqlalchemy.exc import SQLAlchemyError
 
     from activities.db import create_registry_engine
+    from idri.cli._registry import registry_place
     from idri.reports import build_report
 
     url = configured.registry_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    place = registry_place(url)
+    if url.startswith("sqlite:///") and not Path(place).exists():
         fail(
-            f"no registry database yet at {url.removeprefix('sqlite:///')} (the worker creates it: `idri up`)"
+            f"no registry database at {place}: the worker creates it (`idri up`); for a "
+            "service with another data directory set IDRI_DATA_DIR (or IDRI_DATABASE_URL)"
         )
+    typer.echo(f"registry: {place}", err=True)
     client = None
     if visibility:
         try:
@@ -107,6 +111,6 @@ async def _build(configured: Settings, *, visibility: bool) -> Report:
     try:
         return await build_report(engine, configured, client=client, now=datetime.now(UTC))
     except SQLAlchemyError as error:
-        fail(f"cannot read the registry: {str(error).splitlines()[0]}")
+        fail(f"cannot read the registry at {place}: {str(error).splitlines()[0]}")
     finally:
         engine.dispose()

@@ -90,13 +90,7 @@ def list_schedules(json_: JsonOption = False) -> None:
 
     infos = run(work)
     if json_:
-        print_json(
-            [
-                info.__dict__
-                | {"catchup_window": str(info.catchup_window) if info.catchup_window else None}
-                for info in infos
-            ]
-        )
+        print_json([info.__dict__ for info in infos])  # durations ISO 8601 (P31D)
         return
     table = Table()
     table.add_column("schedule", no_wrap=True)

@@ -30,6 +30,7 @@ from idri.cli._common import (
     literal,
     normalise_case_id,
     print_json,
+    regular_file,
     shown,
     warn,
 )
@@ -166,7 +167,7 @@ def import_(
     row is invalid (unless --skip-invalid). Organisations that already have a case are skipped,
     so importing the same sheet again is safe."""
     try:
-        parsed = read_sheet(file, sheet_name=sheet)
+        parsed = read_sheet(regular_file(file, "the survey sheet"), sheet_name=sheet)
     except SheetError as error:
         fail(str(error))
     for column in parsed.ignored_columns:

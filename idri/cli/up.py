@@ -280,17 +280,64 @@ def _banner(
             f"  Admin      first account 'admin'; its token is in {api.admin_token} "
             "(mode 0600), which idri on this machine uses when no other token is given"
         )
-    # The CLI finds the API and the admin's token through the data directory.
+    for line in mail_gaps(configured):
+        out.print(f"  [yellow]Mail[/]       {line}")
+    out.print("\nTry, in another terminal:")
+    idri = hint_command(configured, server.address if server and server.port != 7233 else None)
+    out.print(f"  {idri} districts")
+    out.print(
+        f"  {idri} survey add --name 天津示例工业设计有限公司 --district 滨海新区 --direction ai"
+    )
+    out.print(f"  {idri} list --stage surveyed")
+    out.print(f"  {idri} status CASE      (the case id printed by survey add)")
+    out.print("\nCtrl-C stops the worker and the server; cases persist in the data directory.")
+
+
+def idri_command() -> str:
+    """``idri`` as a person can type it here: the bare name when the shell finds this very
+    script on PATH (an activated environment), else its path (``.venv/bin/idri``)."""
+    import shutil
+    import sys
+
+    script = Path(sys.argv[0])
+    found = shutil.which("idri")
+    if found and script.name == "idri" and Path(found).resolve() == script.resolve():
+        return "idri"
+    if script.name != "idri":  # python -m idri.cli, python starter.py: the environment's own
+        script = Path(sys.executable).parent / "idri"
+    try:
+        return str(script.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.resolve())
+
+
+def hint_command(configured: Settings, temporal_address: str | None) -> str:
+    """``idri`` as the hints print it, runnable from another terminal in this directory: with
+    the data directory (where the CLI finds the API's address and the admin's token) unless it
+    is the default, and the Temporal address unless it is the default."""
     env = ""
     if configured.data_dir.resolve() != Path(".idri").resolve():
-        env += f"IDRI_DATA_DIR={configured.data_dir} "
-    if server is not None and server.port != 7233:
-        env += f"IDRI_TEMPORAL_ADDRESS={server.address} "
-    out.print("\nTry, in another terminal:")
-    out.print(f"  {env}idri districts")
-    out.print(
-        f"  {env}idri survey add --name 天津示例工业设计有限公司 --district 滨海新区 --direction ai"
-    )
-    out.print(f"  {env}idri list --stage surveyed")
-    out.print(f"  {env}idri status CASE      (the case id printed by survey add)")
-    out.print("\nCtrl-C stops the worker and the server; cases persist in the data directory.")
+        env += f"IDRI_DATA_DIR={configured.data_dir.resolve()} "
+    if temporal_address is not None:
+        env += f"IDRI_TEMPORAL_ADDRESS={temporal_address} "
+    return env + idri_command()
+
+
+def mail_gaps(configured: Settings) -> list[str]:
+    """What keeps mail from reaching people with these settings, one line each."""
+    from models.catalog import DISTRICTS
+
+    gaps = []
+    if configured.smtp_host is None:
+        gaps.append(
+            f"no IDRI_SMTP_HOST: mail is written as .eml files to {configured.data_dir}/outbox/"
+        )
+    missing = [code for code in DISTRICTS.codes() if code not in configured.district_emails]
+    if missing:
+        gaps.append(
+            f"no mailbox for {len(missing)} of {len(DISTRICTS.codes())} districts: their mail "
+            "is undeliverable; set IDRI_DISTRICT_EMAILS="
+            '\'{"binhai": "gxj@binhai.example.cn", ...}\''
+        )
+    gaps.append("experts are written to at the e-mail of their account (idri user add --email)")
+    return gaps

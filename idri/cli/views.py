@@ -270,6 +270,7 @@ def diagram(
         Path | None,
         typer.Option("--write-readme", help="Rewrite the diagram block of this README instead."),
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """The lifecycle as a Mermaid state diagram, generated from the lifecycle table."""
     if write_readme is not None:
@@ -280,6 +281,16 @@ def diagram(
         return
     from models.lifecycle import mermaid_diagram
 
+    if json_:
+        print_json(
+            {
+                "format": "mermaid",
+                "diagram": mermaid_diagram(),
+                "stages": [stage.value for stage in Stage],
+                "terminal": [stage.value for stage in Stage if stage.terminal],
+            }
+        )
+        return
     typer.echo(mermaid_diagram(), nl=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from idri.auth.accounts import Account, AccountRole
+from models import permissions
 from models.candidates import organisation_key
 from models.case import Actor, Role
 
@@ -56,3 +57,25 @@ def case_refusal(
     if role is AccountRole.APPLICANT and organisation_key(account.organisation or "") not in names:
         return f"{account.name} speaks for {account.organisation}; case {case_id} is not its case"
     return None
+
+
+def actions_for(account: Account, allowed: list[str]) -> list[str]:
+    """Of a case's ``allowed`` actions now, those ``account``'s role may take (the workbench
+    shows a form for each; the workflow still decides when one is sent)."""
+    role = ROLE_OF[account.role]
+    return [action for action in allowed if role in permissions.ROLE_ACTIONS.get(action, ())]
+
+
+def may_survey(account: Account) -> bool:
+    """Whether ``account`` records candidates (starts cases) at all; its district is checked
+    when it does."""
+    return ROLE_OF[account.role] in permissions.ROLE_ACTIONS["survey"]
+
+
+def sees_personal_data(account: Account, district: str) -> bool:
+    """Whether ``account`` may read a case's personal contact data (names, e-mail addresses of
+    contacts and experts): the bureau, and the officers of the case's own district, who
+    notify them. Experts and applicants see the case, not the people's addresses."""
+    if account.role in SEES_EVERY_CASE:
+        return True
+    return account.role is AccountRole.DISTRICT_OFFICER and account.district == district

@@ -29,7 +29,13 @@ from idri.auth.accounts import Account, AccountNotFound, AccountRole, AccountSto
 from idri.service.access import SEES_EVERY_CASE, actor_of, case_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused
-from idri.service.temporal import answer, case_handle, normalise_case_id, rpc_failure
+from idri.service.temporal import (
+    accepted_then_done,
+    answer,
+    case_handle,
+    normalise_case_id,
+    rpc_failure,
+)
 from models import permissions, search
 from models.candidates import candidate_problems, case_id_for, next_case_id, organisation_key
 from models.case import (
@@ -276,7 +282,7 @@ class CaseService:
         handle = case_handle(self.client, case_id)
         status = None
         for update, payload in updates:
-            status = await answer(self.client, case_id, handle.execute_update(update, payload))
+            status = await accepted_then_done(self.client, case_id, handle, update, payload)
         assert status is not None
         return CaseView(status, None)
 

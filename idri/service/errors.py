@@ -52,6 +52,13 @@ class Throttled(ServiceError):
         self.retry_after = retry_after
 
 
+class StillRecording(ServiceError):
+    """The case accepted the action (its checks passed) but has not finished recording it in
+    time (a slow or locked registry): it will be recorded; nothing needs to be sent again."""
+
+    status = 202
+
+
 class Unavailable(ServiceError):
     """Temporal or the registry cannot be reached, or the case did not answer in time."""
 

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from idri.codec import KEYS_NEEDED, UNENCRYPTED_FAILURE_TYPE, DecryptionError
-from idri.service.errors import Forbidden, NotFound, Refused, ServiceError, Unavailable
+from idri.service.errors import (
+    Forbidden,
+    NotFound,
+    Refused,
+    ServiceError,
+    StillRecording,
+    Unavailable,
+)
 from models.case import CaseStatus
 from models.search import STAGE
 from workflows.institute import InstituteWorkflow, workflow_id
@@ -47,7 +56,7 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
     """Await a query or an update of case ``case_id``, explaining the ways it can go wrong."""
     try:
         return await asyncio.wait_for(call, ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise Unavailable(
             f"case {case_id} did not answer within {ANSWER_TIMEOUT_SECONDS:g}s: is a worker "
             f"running? An action may still be applied once a worker picks it up; check the "
@@ -68,6 +77,36 @@ async def answer(client: Client, case_id: str, call: Awaitable[T]) -> T:
         raise Refused(f"case {case_id} could not answer: {error}") from None
     except RPCError as error:
         raise await rpc_failure(client, case_id, error) from None
+
+
+async def accepted_then_done(
+    client: Client,
+    case_id: str,
+    handle: WorkflowHandle[InstituteWorkflow, CaseStatus],
+    update: Any,
+    payload: Any,
+) -> CaseStatus:
+    """Send one update and return the case's status once it is done.
+
+    The update is first sent until the case accepts it (its validator passed), then awaited.
+    An accepted update whose result does not come in time (the registry locked or slow: the
+    handler records the event before it answers) is :class:`StillRecording`, not a failure:
+    the case will record it, and sending it again would be refused or done twice.
+    """
+    started = await answer(
+        client,
+        case_id,
+        handle.start_update(update, payload, wait_for_stage=WorkflowUpdateStage.ACCEPTED),
+    )
+    try:
+        result: CaseStatus = await answer(client, case_id, started.result())
+    except Unavailable:
+        raise StillRecording(
+            f"case {case_id} accepted the action and is still recording it (no answer within "
+            f"{ANSWER_TIMEOUT_SECONDS:g}s: the registry may be busy); it will be recorded: do "
+            f"not send it again; `idri status {case_id}` shows it once done"
+        ) from None
+    return result
 
 
 def refusal(error: WorkflowUpdateFailedError) -> ServiceError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.api.conftest import PLAN_SHA, Api
 
 
@@ -117,6 +119,15 @@ async def test_malformed_input_is_422_and_nothing_is_coerced(api: Api) -> None:
     assert await api.stage(case_id) == "plan_submitted"
 
 
+async def test_a_validators_message_is_answered_as_written(api: Api) -> None:
+    case_id = await api.new_case()
+    body = {"file_name": "plan.pdf", "sha256": "xyz"}
+    answer = await api.call("王科长", "POST", f"/api/cases/{case_id}/plan", body)
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]
+    assert problem["msg"] == "the plan's SHA-256 must be 64 hexadecimal characters"
+
+
 async def test_a_refused_action_is_409_with_the_stage_and_the_case_unchanged(api: Api) -> None:
     case_id = await api.new_case()
     answer = await api.call(
@@ -145,3 +156,30 @@ async def test_the_registry_is_readable_and_the_mail_is_the_bureaus(api: Api) ->
     assert (await api.call("王科长", "GET", "/api/mail")).status_code == 403
     bag = await api.ok("李处长", "GET", "/api/mail")
     assert set(bag) == {"mails", "total"}
+
+
+async def test_an_action_accepted_while_the_registry_is_locked_is_answered_202(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case takes the action, but recording it waits for the registry: the answer says it
+    was accepted and is being recorded, and the case gets there once the registry is free."""
+    import sqlite3
+
+    from idri.service import temporal
+
+    case_id = await api.new_case()
+    monkeypatch.setattr(temporal, "ANSWER_TIMEOUT_SECONDS", 1.0)
+    database = api.services.cases.registry.url.database
+    assert database is not None
+    lock = sqlite3.connect(database, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # writers wait; readers (sign-in) still read
+    try:
+        body = {"file_name": "plan.pdf", "sha256": PLAN_SHA}
+        answer = await api.call("王科长", "POST", f"/api/cases/{case_id}/plan", body)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["accepted"] is True
+    assert "accepted the action" in answer.json()["detail"]
+    await api.wait_stage(case_id, "plan_submitted")

@@ -73,7 +73,7 @@ def test_help_lists_every_command_and_each_command_has_its_own() -> None:
         for line in overview.stdout.splitlines()
         if line.startswith("│ ") and not line.startswith("│  ")  # not a help text's second line
     }
-    assert listed == COMMANDS | {"--help"}
+    assert listed == COMMANDS | {"--help", "--version"}
     status = _idri("status", "--help", env=env)
     assert status.returncode == 0 and "Where a case stands" in status.stdout
     typo = _idri("statu", "x", env=env)

@@ -41,6 +41,15 @@ def test_a_port_in_use_is_reported_before_anything_starts(stack: Stack, tmp_path
     assert not (tmp_path / "other" / "temporal.sqlite").exists()
 
 
+def test_a_web_ui_port_in_use_is_not_mistaken_for_temporals(stack: Stack, tmp_path: Path) -> None:
+    env = clean_environment(tmp_path / "other")
+    command = ("idri", "up", "--port", str(free_port()), "--ui-port", str(stack.ui_port))
+    result = stack.run(*command, env=env)
+    assert result.returncode == 1
+    assert f"error: port {stack.ui_port} (the Web UI's) is already in use" in result.stderr
+    assert "--headless" in result.stderr and "TEMPORAL_ADDRESS" not in result.stderr
+
+
 def test_with_temporal_address_only_the_worker_starts(stack: Stack, tmp_path: Path) -> None:
     env = clean_environment(tmp_path / "worker-only") | {
         "TEMPORAL_ADDRESS": stack.address,
@@ -63,6 +72,13 @@ def test_with_temporal_address_only_the_worker_starts(stack: Stack, tmp_path: Pa
         text = out.read_text()
         assert f"{stack.address} (TEMPORAL_ADDRESS)" in text
         assert "Web UI" not in text
+        # The hints run as printed: this data directory, and idri by a path the shell finds.
+        hint = f"IDRI_DATA_DIR={(tmp_path / 'worker-only').resolve()} "
+        assert any(line.strip().startswith(hint) for line in text.splitlines())
+        assert (
+            f"{hint}{BIN.resolve() / 'idri'} districts" in text or f"{hint}idri districts" in text
+        )
+        assert "IDRI_DISTRICT_EMAILS" in text and "outbox" in text
         assert not (tmp_path / "worker-only" / "temporal.sqlite").exists()
     finally:
         process.send_signal(signal.SIGINT)

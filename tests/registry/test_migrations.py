@@ -23,7 +23,7 @@ from idri.settings import Settings
 from idri.worker import publication_activities, registry_activities
 from models.records import PublicationRequest
 
-FIRST, HEAD = "0001", "0006"
+FIRST, HEAD = "0001", "0007"
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
 
@@ -171,6 +171,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
         "0004_retry_at.py",
         "0005_ended.py",
         "0006_accounts.py",
+        "0007_calendar.py",
         "__init__.py",
     } <= names
     assert resources.files("activities").joinpath("migrations", "env.py").is_file()

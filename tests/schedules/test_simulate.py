@@ -43,3 +43,24 @@ def test_the_command_prints_the_report(tmp_path) -> None:
     assert "Simulated 1 round(s), 2 case(s), seed 3" in out.output
     assert "Goals of the work plan" in out.output
     assert (tmp_path / "report.html").exists() and (tmp_path / "designations.svg").exists()
+
+
+def test_the_command_prints_no_raw_terminal_codes_into_a_pipe(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-m", "idri.cli", "simulate", "--years", "1", "--cases", "1", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stderr and "\x1b" not in done.stdout
+    assert "WARN" not in done.stderr

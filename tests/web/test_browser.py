@@ -1,0 +1,187 @@
+"""One case from survey to designation in a real headless Chromium (Debian's), four people
+each in their own browser session; the refusals; screenshots of the main pages written to
+docs/screenshots/ for the README.
+
+Playwright drives the system's Chromium (``executable_path``): nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.web.conftest import PASSWORD, Stack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PLAN_SHA = "1c76014d" + "a" * 48 + "5d4f33b7"
+
+pytestmark = [
+    pytest.mark.devserver,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run)"),
+]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as driver:
+        launched = await driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def sign_in(browser: Browser, stack: Stack, name: str, *, width: int = 1280) -> Page:
+    """A page in a browser session of its own, signed in as ``name`` through the form."""
+    context = await browser.new_context(
+        viewport={"width": width, "height": 800}, locale="zh-CN", base_url=stack.url
+    )
+    page = await context.new_page()
+    await page.goto("/work")
+    assert page.url.endswith("/sign-in")  # no session: the sign-in form
+    await page.get_by_label("用户名").fill(name)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_url("**/work")
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def every_field_is_labelled(page: Page) -> None:
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                 .filter(e => e.labels.length === 0).map(e => e.name)"""
+    )
+    assert unlabelled == []
+
+
+async def stage_of(page: Page) -> str:
+    return str(await page.locator(".facts .stage").first.inner_text())
+
+
+async def test_one_case_from_survey_to_designation(browser: Browser, stack: Stack) -> None:
+    organisation = f"天津海河{uuid.uuid4().hex[:4]}工业设计有限公司"
+
+    # The district officer records the candidate, submits the plan and recommends it.
+    district = await sign_in(browser, stack, "王科长")
+    await district.get_by_role("link", name="登记调研对象").click()
+    await every_field_is_labelled(district)
+    await district.get_by_label("单位名称").fill(organisation)
+    await district.get_by_label("主要方向").select_option("aerospace")
+    await district.get_by_label("姓名").fill("赵经理")
+    await district.get_by_label("电子邮箱").fill("zhao@haihe.example.cn")
+    await district.get_by_role("button", name="登记").click()
+    await district.wait_for_url("**/cases/binhai-*")
+    case_url = district.url.split("#")[0]
+    case_id = case_url.rsplit("/", 1)[1]
+    assert "调研登记" in await stage_of(district)
+    await district.get_by_label("方案文件名").fill("创建方案.pdf")
+    await district.get_by_label("SHA-256").fill(PLAN_SHA)
+    await district.get_by_role("button", name="提交创建方案").click()
+    await district.get_by_label("推荐意见").fill("设计能力突出，推荐")
+    await district.get_by_role("button", name="区级推荐").click()
+    assert "已推荐" in await stage_of(district)
+
+    # The bureau finds it waiting in its work, and assigns two experts.
+    bureau = await sign_in(browser, stack, "李处长")
+    await shot(bureau, "work")
+    await bureau.get_by_role("link", name=organisation).click()
+    await bureau.get_by_label("专家账号").fill("陈工 赵工")
+    await bureau.get_by_role("button", name="指派评审专家").click()
+    assert "专家评审中" in await stage_of(bureau)
+
+    # Each expert reviews from their own session.
+    for expert, score in (("陈工", "88"), ("赵工", "91")):
+        page = await sign_in(browser, stack, expert)
+        await page.get_by_role("link", name=organisation).click()
+        await every_field_is_labelled(page)
+        await page.get_by_label("评分").fill(score)
+        await page.get_by_role("textbox", name="评审意见").fill("方案完整，团队扎实")
+        await page.get_by_role("button", name="提交评审意见").click()
+        await page.wait_for_load_state()
+        assert "提交专家评审意见" in await page.locator("#timeline").inner_text()
+        if expert == "陈工":
+            # An expert sees the panel, not people's addresses.
+            assert "zhao@hebut.edu.cn" not in await page.content()
+
+    # Approval before the inspection: refused on the form with the workflow's words.
+    await bureau.goto(case_url)
+    await bureau.get_by_label("结论").select_option("approve")
+    await bureau.locator("#decision-reason").fill("综合评价通过")
+    await bureau.get_by_role("button", name="综合评价").click()
+    refusal = bureau.locator("#refusal-decision")
+    assert "site inspection" in await refusal.inner_text()
+    await shot(bureau, "refusal")
+
+    await bureau.locator("#inspection-yes").check()
+    await bureau.locator("#inspection-text").fill("场地、设备、团队到位")
+    await bureau.get_by_role("button", name="现场考查").click()
+    await bureau.get_by_label("结论").select_option("approve")
+    await bureau.locator("#decision-reason").fill("综合评价通过")
+    await bureau.get_by_role("button", name="综合评价").click()
+    assert "公示中" in await stage_of(bureau)
+    assert "zhao@hebut.edu.cn" in await bureau.content()  # the bureau sees the addresses
+
+    # No objection: the notice (2 s here) ends and the case is designated by itself.
+    for _ in range(50):
+        await bureau.goto(case_url)
+        if "已认定" in await stage_of(bureau):
+            break
+        await bureau.wait_for_timeout(300)
+    assert "已认定" in await stage_of(bureau)
+    await shot(bureau, "case")
+    await bureau.get_by_role("link", name="名录").click()
+    assert organisation in await bureau.content()
+    await shot(bureau, "registry")
+    await bureau.get_by_role("link", name="工作报告").click()
+    await bureau.wait_for_load_state("load")
+    svg = await bureau.request.get("/report/chart.svg")
+    assert svg.status == 200, await svg.text()
+    assert await bureau.locator("figure img").evaluate("i => i.complete && i.naturalWidth") > 0
+    await shot(bureau, "report")
+    await bureau.goto("/cases?stage=designated")
+    assert organisation in await bureau.content()
+    await shot(bureau, "cases")
+
+    # On a phone-width screen the case page still reads, without sideways scrolling.
+    phone = await sign_in(browser, stack, "王科长", width=390)
+    await phone.goto(case_url)
+    overflow = await phone.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0
+    await shot(phone, "case-phone")
+
+    # Refusals: an expert opening a case not assigned to it, a form without its CSRF token.
+    outsider = await sign_in(browser, stack, "孙工")
+    answer = await outsider.goto(case_url)
+    assert answer is not None and answer.status == 403
+    assert "无权查看或办理" in await outsider.content()
+    forged = await district.request.post(
+        f"{case_url}/withdrawal", form={"reason": "伪造"}, max_redirects=0
+    )
+    assert forged.status == 403
+    await district.goto(case_url)
+    assert "已认定" in await stage_of(district)
+    assert case_id in district.url
+
+
+async def test_the_pages_can_be_used_from_the_keyboard(browser: Browser, stack: Stack) -> None:
+    page = await sign_in(browser, stack, "李处长")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("() => document.activeElement.className") == "skip"
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    # After the skip link, the next stop is inside the page's main content.
+    inside = await page.evaluate("() => !!document.activeElement.closest('main')")
+    assert inside
