@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -28,7 +29,7 @@ from activities.registry_read import events_of_kind, institutes
 from idri.auth.accounts import Account, AccountNotFound, AccountRole, AccountStore
 from idri.service.access import SEES_EVERY_CASE, actor_of, case_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
-from idri.service.errors import Forbidden, Invalid, NotFound, Refused
+from idri.service.errors import Forbidden, Invalid, NotFound, Refused, Unavailable
 from idri.service.temporal import (
     accepted_then_done,
     answer,
@@ -245,9 +246,15 @@ class CaseService:
         if denied:
             raise Forbidden(f"permission denied: {denied}; case {case_id} not started")
         # 错位发展: kept on the case (status, the Web UI, the report), and told to the caller.
-        warning = await asyncio.to_thread(
-            duplicate_construction, self.registry, case_id, organisation, district, direction
-        )
+        try:
+            warning = await asyncio.to_thread(
+                duplicate_construction, self.registry, case_id, organisation, district, direction
+            )
+        except SQLAlchemyError:
+            raise Unavailable(
+                f"the registry cannot be read to check duplicate construction (错位发展): case "
+                f"{case_id} not started; try again when the registry is back"
+            ) from None
         await self._start_workflow(survey, warning)
         warnings = [warning] if warning else []
         return Started(case_id, workflow_id(case_id), organisation, warnings)
