@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,16 +27,19 @@ from temporalio.exceptions import ApplicationError
 from activities.db import insert_ignoring, write_transaction
 from activities.mailer import message_id, render
 from activities.tables import (
+    DocumentRow,
     EvaluationRow,
     EventRow,
     InstituteRow,
     NotificationRow,
     ObjectionRow,
     PageDueRow,
+    WaitRow,
     table_of,
     utcnow,
 )
 from activities.templates import parse_moment
+from models.candidates import organisation_key
 from models.case import Stage
 from models.limits import mailbox_problem
 from models.notifications import publication_for
@@ -106,6 +109,8 @@ class RegistryActivities:
             if evaluation is not None:
                 conn.execute(statements.evaluation, evaluation)
             _write_objection(conn, statements, record)
+            _write_waits(conn, record)
+            _write_document(conn, record, now)
             if mails:
                 conn.execute(statements.notifications, mails)
             page = publication_for(record.event, record.from_stage.value, record.to_stage.value)
@@ -354,3 +359,59 @@ def _write_objection(conn: Connection, statements: _Statements, record: EventRec
                 "o_event_key": record.key,
             },
         )
+
+
+DOCUMENT_EVENTS = {"submit_plan": "plan", "attach_document": None}
+"""Events that record a document, and its kind (``attach_document`` names its own)."""
+
+
+def _write_waits(conn: Connection, record: EventRecord) -> None:
+    """Replace the case's waits by those after ``record`` (events of a case are recorded one
+    after the other, each only once, so the last written is the case's current state)."""
+    if record.waits is None:
+        return  # a worker older than the inbox: its waits are unknown, leave the rows
+    snapshot = record.snapshot
+    waits = table_of(WaitRow)
+    conn.execute(delete(waits).where(waits.c.case_id == snapshot.case_id))
+    if not record.waits:
+        return
+    key = organisation_key(snapshot.organisation)
+    conn.execute(
+        insert(waits),
+        [
+            {
+                "case_id": snapshot.case_id,
+                "event_key": record.key,
+                "role": wait.role.value,
+                "who": wait.who,
+                "action": wait.action,
+                "description": wait.description,
+                "since": wait.since,
+                "due_at": wait.due_at,
+                "district": snapshot.district,
+                "organisation_key": key,
+            }
+            for wait in record.waits
+        ],
+    )
+
+
+def _write_document(conn: Connection, record: EventRecord, now: datetime) -> None:
+    if record.event not in DOCUMENT_EVENTS:
+        return
+    details = record.details
+    size = details.get("size")
+    conn.execute(
+        insert(table_of(DocumentRow)),
+        {
+            "event_key": record.key,
+            "case_id": record.snapshot.case_id,
+            "kind": DOCUMENT_EVENTS[record.event] or details.get("kind", ""),
+            "name": details.get("name") or details.get("file_name", ""),
+            "sha256": details.get("sha256", ""),
+            "size": int(size) if size and size.isdigit() else None,
+            "media_type": details.get("media_type") or None,
+            "recorded_by": record.actor,
+            "recorded_at": now,
+        },
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Index, Table, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -203,6 +203,56 @@ class PageDueRow(SQLModel, table=True):
     """notice, registry or delisting (``models.notifications.publication_for``)."""
     case_id: str
     queued_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class WaitRow(SQLModel, table=True):
+    """What a case waits for now, and whose work it is (``models.inbox``): rewritten with each
+    event that carries its waits, read by ``idri inbox`` and ``idri list --overdue``."""
+
+    __tablename__ = "waits"
+    __table_args__ = (
+        Index("ix_waits_role_since", "role", "since"),
+        Index("ix_waits_district_role_since", "district", "role", "since"),
+        Index("ix_waits_who_since", "who", "since"),
+        Index("ix_waits_org_role_since", "organisation_key", "role", "since"),
+        Index("ix_waits_due_at", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True)
+    event_key: str
+    """The event after which the case waits so."""
+    role: str
+    """district_officer, applicant, expert or bureau_officer."""
+    who: str = ""
+    """The expert's account name for an expert's wait, else empty."""
+    action: str
+    description: str
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    due_at: datetime | None = _time()
+    district: str
+    organisation_key: str
+    """The organisation as compared for an applicant (``models.candidates.organisation_key``)."""
+
+
+class DocumentRow(SQLModel, table=True):
+    """A document recorded on a case; its content is in the document store under ``sha256``."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_case_name", "case_id", "name"),)
+
+    event_key: str = Field(foreign_key="events.key", primary_key=True)
+    """The event that recorded it (``submit_plan`` or ``attach_document``)."""
+    case_id: str
+    kind: str
+    """plan, recommendation, inspection, rectification or evaluation."""
+    name: str
+    sha256: str
+    size: int | None = Field(default=None, sa_type=BigInteger)
+    """None for a plan recorded by its hash alone (before documents were kept)."""
+    media_type: str | None = None
+    recorded_by: str
+    recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
 class CalendarImportRow(SQLModel, table=True):

@@ -161,6 +161,21 @@ class Settings(BaseSettings):
     token_days: int = Field(default=90, ge=1, le=3650)
     """How long an API token stays valid."""
 
+    # --- Documents (idri/documents/): kept by SHA-256 ------------------------------------------
+    document_store: Literal["file", "s3"] = "file"
+    """``file``: a directory (``documents_dir``); ``s3``: S3-compatible object storage."""
+    documents_dir: Path | None = None
+    """Where the file store keeps documents; defaults to ``<data_dir>/documents``."""
+    document_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=10 * 1024**3)
+    """The largest document accepted (bytes); a larger upload is refused (413) as it arrives."""
+    s3_endpoint_url: str = ""
+    """The S3-compatible service (``http://minio:9000``); empty: AWS S3 itself."""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    """Empty: boto3's own chain (``AWS_ACCESS_KEY_ID``, a profile, an instance role)."""
+    s3_secret_access_key: str = ""
+
     # --- The workbench (idri/web/): the same process as the API --------------------------------
     web_secure_cookies: bool = False
     """Mark the workbench's cookies ``Secure`` (sent over HTTPS only): set it in production,
@@ -200,6 +215,10 @@ class Settings(BaseSettings):
         given = {f.name: getattr(self, f.name) for f in fields(ScheduleRules)}
         given["reminder_lead_days"] = sorted(set(self.reminder_lead_days), reverse=True)
         return ScheduleRules(**given)
+
+    @property
+    def documents_path(self) -> Path:
+        return self.documents_dir or self.data_dir / "documents"
 
     @property
     def registry_url(self) -> str:

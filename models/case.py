@@ -118,11 +118,28 @@ class SurveyRecord:
 
 @dataclass
 class PlanSubmission:
-    """The creation plan (创建方案): the system keeps its name and SHA-256, not the file."""
+    """The creation plan (创建方案): the case records its name, SHA-256 and size; the document
+    store keeps the file under its SHA-256 (``idri/documents/``)."""
 
     actor: Actor
     file_name: str
     sha256: str
+    size: int | None = None
+    """Bytes; None for a plan recorded by its hash alone (before documents were kept)."""
+    media_type: str | None = None
+
+
+@dataclass
+class DocumentAttachment:
+    """A document kept in the store, recorded on its case (the ``attach_document`` update)."""
+
+    actor: Actor
+    kind: str
+    """A ``models.documents.DocumentKind`` value other than ``plan`` (the plan goes through ``submit_plan``)."""
+    name: str
+    sha256: str
+    size: int
+    media_type: str
 
 
 @dataclass

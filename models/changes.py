@@ -148,8 +148,7 @@ def current_due(case: CaseState, policy: Policy, kind: DeadlineKind) -> datetime
         return case.rectification_due
     if kind is DeadlineKind.ROUND:
         return round_due(case, policy) if case.round_year is not None else None
-    due = stage_due(case, policy)
-    return due.at if due else None
+    return stage_due(case, policy)
 
 
 def extension_refusal(

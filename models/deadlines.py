@@ -64,13 +64,13 @@ def next_deadline(case: CaseState, policy: Policy, rules: Rules = ALL_RULES) -> 
     if stage is Stage.PUBLIC_NOTICE and case.notice is not None:
         return Deadline("notice_end", case.notice.end, "public notice period ends")
     candidates = reminders_due(case, policy) if rules.reminders else []
-    overdue = None if case.overdue_notified else stage_due(case, policy)
+    overdue = None if case.overdue_notified else _stage_deadline(case, policy)
     if overdue is not None:
         candidates.append(overdue)
     return min(candidates, key=lambda d: d.at) if candidates else None
 
 
-def stage_due(case: CaseState, policy: Policy) -> Deadline | None:
+def _stage_deadline(case: CaseState, policy: Policy) -> Deadline | None:
     """When the work of the case's stage is due (the bureau is told once it is overdue)."""
     overdue = _OVERDUE.get(case.stage)
     if overdue is None:
@@ -195,3 +195,14 @@ def _round_close(case: CaseState, policy: Policy) -> datetime | None:
     if case.round_year is None:
         return None
     return round_deadline(case.round_year, policy.round_deadline_month, policy.round_deadline_day)
+
+
+def stage_due(case: CaseState, policy: Policy) -> datetime | None:
+    """When the work of the case's current stage is due, whether or not its overdue notice has
+    gone out (``next_deadline`` stops showing it then): the inbox's deadline of that work."""
+    if case.stage in (Stage.SURVEYED, Stage.PLAN_SUBMITTED):
+        return round_due(case, policy) if case.round_year is not None else None
+    if case.stage is Stage.PUBLIC_NOTICE:
+        return case.notice.end if case.notice is not None else None
+    overdue = _OVERDUE.get(case.stage)
+    return overdue[1](case, policy) if overdue else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from models.case import CaseState, Level, Role, Stage
+from models.inbox import Wait
 
 
 @dataclass
@@ -79,6 +80,9 @@ class EventRecord:
     recipients: list[Recipient] = field(default_factory=list)
     details: dict[str, str] = field(default_factory=dict)
     """Event specifics for templates and the trail: score, expert, objector, deadline..."""
+    waits: list[Wait] | None = None
+    """The work the case waits for after the event, by role (``models.inbox``); None from
+    workers older than the inbox, whose events leave the registry's waits as they were."""
 
 
 @dataclass

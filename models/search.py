@@ -18,11 +18,18 @@ DISTRICT = SearchAttributeKey.for_keyword("IdriDistrict")
 DIRECTION = SearchAttributeKey.for_keyword("IdriDirection")
 ROUND_YEAR = SearchAttributeKey.for_int("IdriRoundYear")
 DUE_AT = SearchAttributeKey.for_datetime("IdriDueAt")
+EXPERT = SearchAttributeKey.for_keyword_list("IdriExpert")
+"""The account names of the experts assigned to the case, so the Web UI finds an expert's cases
+(``IdriExpert = "张教授"``). Set by runs from the ``expert-search-attribute`` patch on. The one
+attribute that is not a code: an expert's account name, which the bureau chose to index."""
 
-ALL: tuple[SearchAttributeKey[Any], ...] = (STAGE, DISTRICT, DIRECTION, ROUND_YEAR, DUE_AT)
+CASE: tuple[SearchAttributeKey[Any], ...] = (STAGE, DISTRICT, DIRECTION, ROUND_YEAR, DUE_AT)
+"""The attributes every run upserts together (:func:`updates`)."""
+ALL: tuple[SearchAttributeKey[Any], ...] = (*CASE, EXPERT)
+"""Every attribute idri registers in a namespace."""
 
 Values = tuple[str, str, str, int | None, datetime | None]
-"""The values of ``ALL`` for one case, ``None`` for an attribute that is unset."""
+"""The values of ``CASE`` for one case, ``None`` for an attribute that is unset."""
 
 
 def values_of(status: CaseStatus) -> Values:
@@ -38,8 +45,18 @@ def values_of(status: CaseStatus) -> Values:
 
 
 def updates(values: Values) -> list[SearchAttributeUpdate[Any]]:
-    """The upsert that sets every attribute of ``ALL`` to ``values`` (unsets those ``None``)."""
+    """The upsert that sets every attribute of ``CASE`` to ``values`` (unsets those ``None``)."""
     return [
         key.value_unset() if value is None else key.value_set(value)
-        for key, value in zip(ALL, values, strict=True)
+        for key, value in zip(CASE, values, strict=True)
     ]
+
+
+def experts_of(status: CaseStatus) -> tuple[str, ...]:
+    """The experts assigned to the case in ``status``, in assignment order (``IdriExpert``)."""
+    return tuple(review.expert for review in status.reviews)
+
+
+def expert_update(experts: tuple[str, ...]) -> SearchAttributeUpdate[Any]:
+    """The upsert of ``IdriExpert`` (unset while nobody is assigned)."""
+    return EXPERT.value_set(list(experts)) if experts else EXPERT.value_unset()

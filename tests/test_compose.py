@@ -20,14 +20,18 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCS = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
 
-LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "api", "worker", "codec-server", "mailpit"}
-ONE_SHOTS = {"registry-db", "temporal-schema", "temporal-setup"}
+LONG_RUNNING = {
+    *("postgresql", "temporal", "temporal-ui", "api", "worker", "codec-server", "mailpit"),
+    "minio",
+}
+ONE_SHOTS = {"registry-db", "temporal-schema", "temporal-setup", "minio-setup"}
 PUBLISHED = {
     "temporal": {7233},
     "temporal-ui": {8080},
     "api": {7280},
     "mailpit": {8025, 1025},
     "codec-server": {8081},
+    "minio": {9001},
 }
 
 
@@ -236,6 +240,7 @@ def test_the_api_starts_after_temporal_its_namespace_and_the_registry() -> None:
         "temporal": {"condition": "service_healthy"},
         "temporal-setup": {"condition": "service_completed_successfully"},
         "registry-db": {"condition": "service_completed_successfully"},
+        "minio-setup": {"condition": "service_completed_successfully"},
     }
 
 
@@ -364,7 +369,7 @@ def test_the_registered_search_attributes_are_the_ones_the_code_uses() -> None:
         if line.strip() and not line.startswith("#"):
             name, kind = line.split()
             listed[name] = kind.upper()
-    assert listed == {key.name: key.indexed_value_type.name for key in search.ALL}
+    assert listed == {key.name: key.indexed_value_type.name.replace("_", "") for key in search.ALL}
 
 
 def test_the_env_file_example_cannot_be_used_as_it_is() -> None:
@@ -442,3 +447,24 @@ def test_the_docs_explain_the_split_and_the_watching_ui() -> None:
     for example in ("deploy/ui.env.example", "deploy/temporal.env.example"):
         assert example in DOCS
         assert (ROOT / example).is_file()
+
+
+def test_the_api_keeps_documents_in_minio_once_its_bucket_exists() -> None:
+    """Documents are kept (issue 20, item 11): MinIO in the stack, the bucket made first."""
+    assert SERVICES["api"]["depends_on"]["minio-setup"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert SERVICES["minio-setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    env = environment("api")
+    assert env["IDRI_DOCUMENT_STORE"] == "s3"
+    assert env["IDRI_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["IDRI_S3_BUCKET"] == environment("minio-setup")["IDRI_S3_BUCKET"]
+    assert named_volumes("minio") == {"minio-data"}
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        document_store=env["IDRI_DOCUMENT_STORE"],
+        s3_endpoint_url=env["IDRI_S3_ENDPOINT_URL"],
+        s3_bucket=env["IDRI_S3_BUCKET"],
+    )
+    assert settings.document_store == "s3" and settings.s3_bucket == "idri-documents"
+    assert "minio" in DOCS and "IDRI_DOCUMENT_MAX_BYTES" in DOCS

@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from models import (
         catalog,
         deadlines,
+        documents,
+        inbox,
         lifecycle,
         notifications,
         permissions,
@@ -40,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         Deadline,
         Decision,
+        DocumentAttachment,
         EvaluationOpening,
         EvaluationRecord,
         EvaluationResult,
@@ -130,6 +133,11 @@ OBJECTIONS_WORDED = "objections-worded"
 """Patch: from this version an objection's history entry names its objector, and a notice that
 closes after dismissed objections does not say it closed "without objection"."""
 
+EXPERT_SEARCH_ATTRIBUTE = "expert-search-attribute"
+"""Patch: from this version a run keeps ``IdriExpert`` (the assigned experts' account names)
+with the other search attributes, so the Web UI finds an expert's cases. Earlier runs upserted
+the five case attributes only and replay so."""
+
 MAIL_BEFORE_CONTINUING = timedelta(minutes=10)
 """How long a run that continues as new waits for its mail still going out (a mail server that
 is down is retried by the next run instead)."""
@@ -188,6 +196,8 @@ class InstituteWorkflow(CaseChanges):
         self._pages: list[asyncio.Task[Any]] = []
         self._search_values: search.Values | None = None
         """The search attributes as last upserted in this run (an upsert is a history event)."""
+        self._search_experts: tuple[str, ...] | None = None
+        """``IdriExpert`` as last upserted in this run (from ``EXPERT_SEARCH_ATTRIBUTE`` on)."""
 
     # --- The main loop: timers ------------------------------------------------------------
 
@@ -428,6 +438,7 @@ class InstituteWorkflow(CaseChanges):
             snapshot=records.snapshot_of(case),
             recipients=notifications.recipients_for(event, case, expert),
             details=details or {},
+            waits=inbox.waits_of(case, self._policy) if self._policy else None,
         )
         # The Web UI's timeline names each event by this summary.
         await workflow.execute_activity(
@@ -490,9 +501,16 @@ class InstituteWorkflow(CaseChanges):
     def _publish_search_attributes(self, status: CaseStatus) -> None:
         """Keep the Web UI's filters and the case's current details in step with the case."""
         values = search.values_of(status)
-        if values != self._search_values or not workflow.patched(PAGES_BY_WORKER):
-            workflow.upsert_search_attributes(search.updates(values))
-            self._search_values = values
+        experts = search.experts_of(status)
+        if not workflow.patched(EXPERT_SEARCH_ATTRIBUTE):
+            if values != self._search_values or not workflow.patched(PAGES_BY_WORKER):
+                workflow.upsert_search_attributes(search.updates(values))
+                self._search_values = values
+        elif values != self._search_values or experts != self._search_experts:
+            workflow.upsert_search_attributes(
+                [*search.updates(values), search.expert_update(experts)]
+            )
+            self._search_values, self._search_experts = values, experts
         assert self._policy is not None
         workflow.set_current_details(
             _details_markdown(
@@ -611,7 +629,10 @@ class InstituteWorkflow(CaseChanges):
     async def submit_plan(self, plan: PlanSubmission) -> CaseStatus:
         def change() -> dict[str, str]:
             self._case.plan = plan
-            return {"file_name": plan.file_name, "sha256": plan.sha256}
+            details = {"file_name": plan.file_name, "sha256": plan.sha256}
+            if plan.size is not None:  # a plan kept in the document store
+                details.update(size=str(plan.size), media_type=plan.media_type or "")
+            return details
 
         return await self._act("submit_plan", plan.actor, f"creation plan {plan.file_name}", change)
 
@@ -623,6 +644,59 @@ class InstituteWorkflow(CaseChanges):
         digest = plan.sha256 if isinstance(plan.sha256, str) else ""
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
             raise refuse("the plan's SHA-256 must be 64 hexadecimal characters")
+        size = plan.size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise refuse(f"the plan's size is a number of bytes, not {size!r}")
+
+    @workflow.update
+    async def attach_document(self, document: DocumentAttachment) -> CaseStatus:
+        """A document kept in the store (a recommendation form, an inspection or rectification
+        report, evaluation materials) recorded on the case: its kind, name, size and SHA-256."""
+        await workflow.wait_condition(lambda: self._policy is not None)
+        async with self._lock:
+            self._attachable(document)
+            return await self._record(
+                "attach_document",
+                document.actor,
+                f"{document.kind} document {document.name} ({document.size} bytes)",
+                details={
+                    "kind": document.kind,
+                    "name": document.name,
+                    "sha256": document.sha256,
+                    "size": str(document.size),
+                    "media_type": document.media_type,
+                },
+            )
+
+    @attach_document.validator
+    def _validate_attach_document(self, document: DocumentAttachment) -> None:
+        _require(document)
+        self._attachable(document)
+
+    def _attachable(self, document: DocumentAttachment) -> None:
+        """Refuse a document of a kind the actor or the stage does not allow, or a malformed
+        reference (the store is the API's: here only the record is checked)."""
+        if not isinstance(document.actor, Actor) or not (document.actor.name or "").strip():
+            raise refuse("every action needs the operator's identity")
+        try:
+            kind = documents.kind_of(str(document.kind))
+        except ValueError as error:
+            raise refuse(str(error)) from None
+        if kind is documents.DocumentKind.PLAN:
+            raise refuse("the creation plan is recorded by submitting it (idri plan submit)")
+        problem = documents.name_refusal(str(document.name))
+        if problem is not None:
+            raise refuse(problem)
+        if not documents.is_sha256(document.sha256):
+            raise refuse("a document's SHA-256 must be 64 lowercase hexadecimal characters")
+        size = document.size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise refuse(f"a document's size is a number of bytes, not {size!r}")
+        denied = documents.attach_refusal(
+            kind, document.actor, self._case.stage, self._case.survey.district
+        )
+        if denied:
+            raise refuse(f"permission denied: {denied}")
 
     @workflow.update
     async def recommend(self, recommendation: Recommendation) -> CaseStatus:

@@ -4,7 +4,8 @@ the signed-in account, and answers JSON; 403/404/409/422/503 come from the servi
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -42,10 +43,16 @@ async def list_cases(
     round: int | None = Query(default=None, description="The round's year."),
     open: bool = Query(default=False, description="Only cases still running."),
     limit: int = Query(default=500, ge=1, le=10_000),
+    overdue: bool = Query(default=False, description="Only cases with work overdue."),
+    due_before: Annotated[date | None, Query(description="Work due before this day.")] = None,
+    waiting_on: str | None = Query(default=None, description="district, expert, bureau, ..."),
 ) -> list[dict[str, Any]]:
     """Cases newest first, found by the search attributes the Web UI filters on; an account
-    sees only the cases it may (a district its own, an expert those assigned to it)."""
-    wanted = CaseFilter(stage, district, direction, round, open, limit)
+    sees only the cases it may (a district its own, an expert those assigned to it). The
+    waiting filters ask the registry's waits (``idri inbox``'s source)."""
+    wanted = CaseFilter(
+        stage, district, direction, round, open, limit, overdue, due_before, waiting_on
+    )
     return list(jsonable(await found.cases.list_cases(account, wanted)))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from idri.auth.accounts import Account, AccountStore
 from idri.service.cases import CaseService
+from idri.service.documents import DocumentService
 from idri.service.errors import NotSignedIn
 from idri.settings import Settings
 
@@ -32,6 +33,8 @@ class Services:
     web: WebOptions = field(default_factory=WebOptions)
     settings: Settings | None = None
     """The settings the services were built from (the bureau's report reads its goals)."""
+    documents: DocumentService | None = None
+    """The case documents (``idri/documents/``); None where no store is configured."""
 
 
 def services(request: Request) -> Services:

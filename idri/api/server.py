@@ -18,7 +18,9 @@ from activities.db import create_registry_engine, migrate
 from idri.api.app import create_app
 from idri.api.deps import Services, WebOptions
 from idri.auth.accounts import AccountStore
+from idri.documents import open_store
 from idri.service.cases import CaseService
+from idri.service.documents import DocumentService
 from idri.settings import Settings
 
 API_URL_FILE = "api.url"
@@ -33,11 +35,12 @@ def build_services(client: Client, settings: Settings) -> Services:
     engine = create_registry_engine(settings.registry_url)
     accounts = AccountStore(engine, token_lifetime=timedelta(days=settings.token_days))
     cases = CaseService(client, settings.task_queue, engine, accounts)
+    documents = DocumentService(cases, open_store(settings), engine, settings.document_max_bytes)
     web = WebOptions(
         secure_cookies=settings.web_secure_cookies,
         session_lifetime=timedelta(hours=settings.web_session_hours),
     )
-    return Services(cases, accounts, engine, web, settings)
+    return Services(cases, accounts, engine, web, settings, documents)
 
 
 def api_server(

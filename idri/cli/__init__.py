@@ -24,7 +24,9 @@ from idri.cli import (
     actions,
     calendar,
     changes,
+    documents,
     ended,
+    inbox,
     report,
     schedules,
     simulate,
@@ -86,6 +88,8 @@ app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
 changes.register(app)
 views.register(app)
+inbox.register(app)
+documents.register(app)
 app.add_typer(calendar.app, rich_help_panel=calendar.HELP_PANEL)
 up.register(app)
 app.add_typer(schedules.app, rich_help_panel=schedules.HELP_PANEL)

@@ -8,7 +8,6 @@ was and prints the reason on stderr (exit status 1).
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,18 +72,19 @@ def plan_submit(
     json_: JsonOption = False,
     identity: IdentityOption = None,
 ) -> None:
-    """Record the creation plan: the case keeps its file name and SHA-256, not the file."""
-    digest = hashlib.sha256()
-    with regular_file(file, "the plan").open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    sha256 = digest.hexdigest()
-    act(
-        case,
-        "plan",
-        {"file_name": file.name, "sha256": sha256},
-        done=f"plan {file.name} recorded (SHA-256 {sha256})",
-        json_=json_,
+    """Submit the creation plan: the file is uploaded and kept (by SHA-256); the case records
+    its name, size and SHA-256."""
+    from idri.cli.documents import upload_document
+
+    answer = upload_document(case, regular_file(file, "the plan"), "plan")
+    if json_:
+        print_json(answer["case"])
+        return
+    document = answer["document"]
+    show_result(
+        answer["case"],
+        f"plan {document['name']} recorded ({document['size']} bytes, "
+        f"SHA-256 {document['sha256']})",
     )
 
 

@@ -57,10 +57,13 @@ def notice_end(
     """The last day of a notice period that starts on START (objections until its midnight)."""
     first = parse_date(start, "START")
     working_days = days if days is not None else settings().notice_working_days
+    calendar, note = _calendar()
     try:
-        last, warnings = _calendar().notice_end(first, working_days)
+        last, warnings = calendar.notice_end(first, working_days)
     except (ValueError, OverflowError) as error:
         fail(str(error))
+    if note:
+        typer.echo(note, err=True)  # which registry was read, once there is an answer
     if json_:
         print_json(
             {
@@ -83,19 +86,18 @@ def notice_end(
         typer.echo(last.isoformat())
 
 
-def _calendar() -> WorkingDayCalendar:
+def _calendar() -> tuple[WorkingDayCalendar, str | None]:
     """The calendar the worker's ``notice_period`` uses: with the registry's imports when the
-    settings' registry exists (a SQLite file that does not exist is not created)."""
+    settings' registry exists (a SQLite file that does not exist is not created); and a note
+    when there is none."""
     from activities.calendar import imported_arrangements, load_calendar
     from idri.cli._registry import registry_place, with_registry
 
     url = settings().registry_url
     if url.startswith("sqlite:///") and not Path(registry_place(url)).exists():
-        typer.echo(
-            f"registry: none at {registry_place(url)}; no imported arrangement is counted", err=True
-        )
-        return load_calendar()
-    return load_calendar(imported=with_registry(imported_arrangements))
+        note = f"registry: none at {registry_place(url)}; no imported arrangement is counted"
+        return load_calendar(), note
+    return load_calendar(imported=with_registry(imported_arrangements)), None
 
 
 @app.command("import")

@@ -20,6 +20,7 @@ from idri.cli._common import (
     day,
     fail,
     normalise_case_id,
+    parse_date,
     print_json,
     shown,
     warn,
@@ -108,9 +109,20 @@ def list_cases(
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only cases still running.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only cases with work overdue.")
+    ] = False,
+    due_before: Annotated[
+        str | None, typer.Option("--due-before", metavar="DATE", help="Work due before this day.")
+    ] = None,
+    waiting_on: Annotated[
+        str | None,
+        typer.Option("--waiting-on", metavar="ROLE", help="district, expert, bureau or applicant."),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """List the cases you may see, newest first, by the search attributes the Web UI filters on."""
+    """List the cases you may see, newest first, by the search attributes the Web UI filters on
+    (and, for --overdue, --due-before and --waiting-on, by what waits, as idri inbox)."""
     filters: dict[str, Any] = {}
     try:
         if stage:
@@ -125,6 +137,12 @@ def list_cases(
         filters["round"] = round_year
     if open_only:
         filters["open"] = True
+    if overdue:
+        filters["overdue"] = True
+    if due_before:
+        filters["due_before"] = parse_date(due_before, "--due-before").isoformat()
+    if waiting_on:
+        filters["waiting_on"] = waiting_on
     rows = call("GET", "/api/cases", query={**filters, "limit": limit})
     if json_:
         print_json(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,6 +31,7 @@ from idri.auth.accounts import Account, AccountNotFound, AccountRole, AccountSto
 from idri.service.access import SEES_EVERY_CASE, actor_of, case_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused, Unavailable
+from idri.service.inbox import waiting_cases
 from idri.service.temporal import (
     accepted_then_done,
     answer,
@@ -82,6 +84,12 @@ class CaseFilter:
     round_year: int | None = None
     open_only: bool = False
     limit: int = LIST_LIMIT
+    overdue: bool = False
+    """Only cases with work overdue (the registry's waits, ``idri.service.inbox``)."""
+    due_before: date | None = None
+    """Only cases with work due before this day (Beijing time)."""
+    waiting_on: str | None = None
+    """Only cases waiting on this role: district, expert, bureau or applicant."""
 
 
 @dataclass
@@ -130,6 +138,15 @@ class CaseService:
         only: set[str] | None = None
         if account.role is AccountRole.EXPERT:
             only = await asyncio.to_thread(self._assigned_to, account.name)
+        if wanted.overdue or wanted.due_before or wanted.waiting_on:
+            waiting = await asyncio.to_thread(
+                waiting_cases,
+                self.registry,
+                role=wanted.waiting_on,
+                overdue=wanted.overdue,
+                due_before=wanted.due_before,
+            )
+            only = waiting if only is None else only & waiting
         rows = []
         async for execution in self.client.list_workflows(_list_query(wanted)):
             case_id = execution.id.removeprefix("institute-")

@@ -8,6 +8,7 @@ every stage in seconds; the accounts are created through the store the API uses.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -165,10 +166,13 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     async with env, build_worker(env.client, settings):
         built = build_services(env.client, settings)
         accounts = AccountStore(built.registry, now=clock)
+        cases = type(built.cases)(env.client, settings.task_queue, built.registry, accounts)
+        assert built.documents is not None
         services = Services(
-            cases=type(built.cases)(env.client, settings.task_queue, built.registry, accounts),
+            cases=cases,
             accounts=accounts,
             registry=built.registry,
+            documents=dataclasses.replace(built.documents, cases=cases),
         )
         transport = httpx.ASGITransport(app=create_app(services))
         async with httpx.AsyncClient(transport=transport, base_url="http://idri") as http:

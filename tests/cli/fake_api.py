@@ -42,6 +42,13 @@ class FakeApi:
         self.answers[(method, path)] = Answer(status, body, headers)
 
 
+def _body(raw: bytes, content_type: str) -> Any:
+    """JSON as parsed; an upload's raw bytes as they came."""
+    if not raw:
+        return None
+    return json.loads(raw) if content_type.startswith("application/json") else raw
+
+
 @contextmanager
 def fake_api() -> Iterator[FakeApi]:
     answers: dict[tuple[str, str], Answer] = {}
@@ -56,7 +63,7 @@ def fake_api() -> Iterator[FakeApi]:
                     self.command,
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
-                    json.loads(raw) if raw else None,
+                    _body(raw, self.headers.get("Content-Type", "")),
                 )
             )
             found = answers.get(

@@ -231,13 +231,18 @@ def test_an_action_sends_its_body_as_the_contract_says(
     api: FakeApi, home: dict[str, str | None], tmp_path: Path
 ) -> None:
     plan = tmp_path / "方案.pdf"
-    plan.write_bytes(b"plan")
-    api.answer("POST", "/api/cases/c1/plan", 200, status_of("c1", stage="plan_submitted"))
+    plan.write_bytes(b"%PDF-1.7 plan")
+    sha = hashlib.sha256(b"%PDF-1.7 plan").hexdigest()
+    document = {"name": "方案.pdf", "kind": "plan", "size": 13, "sha256": sha}
+    path = "/api/cases/c1/documents?name=%E6%96%B9%E6%A1%88.pdf&kind=plan"
+    answer = {"document": document, "case": status_of("c1", stage="plan_submitted")}
+    api.answer("POST", path, 201, answer)
     code, out, _ = idri("plan", "submit", "c1", "--file", str(plan), env=home, api=api)
     assert code == 0, out
-    sha = hashlib.sha256(b"plan").hexdigest()
-    assert api.received[0].body == {"file_name": "方案.pdf", "sha256": sha}
-    assert "✓ plan 方案.pdf recorded" in out and "stage 'plan_submitted'" in out
+    # The file itself goes up, as the raw body: the API keeps it and records its hash.
+    assert api.received[0].body == b"%PDF-1.7 plan"
+    assert api.received[0].headers["content-length"] == "13"
+    assert "✓ plan 方案.pdf recorded (13 bytes" in out and "stage 'plan_submitted'" in out
 
 
 # --- Identity comes from the account -------------------------------------------------------------

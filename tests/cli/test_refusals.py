@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from idri.cli._common import IDENTITY_MOVED
+from tests.cli.plan_file import plan_pdf
 from tests.cli.stack import (
     APPLICANT,
     APPLICANT_ORG,
@@ -35,7 +36,7 @@ def _refused(stack: Stack, case: str, *command: str, as_: str = BUREAU, code: in
 
 def _to_review(stack: Stack, case: str) -> None:
     for step in [
-        ("plan", "submit", case, "--file", __file__),
+        ("plan", "submit", case, "--file", plan_pdf()),
         ("recommend", case, "--opinion", "推荐"),
     ]:
         result = stack.cli(*step, as_=DISTRICT_OFFICER)
@@ -115,7 +116,7 @@ def test_an_applicant_sees_its_own_organisations_case_only(stack: Stack, org: st
 
 def test_a_district_officer_of_another_district_is_refused(stack: Stack, org: str) -> None:
     case = new_case(stack, org)
-    line = _refused(stack, case, "plan", "submit", case, "--file", __file__, as_=HEXI_OFFICER)
+    line = _refused(stack, case, "plan", "submit", case, "--file", plan_pdf(), as_=HEXI_OFFICER)
     assert "permission denied" in line and "belongs to binhai" in line, line
 
 
@@ -192,7 +193,7 @@ def test_a_closed_case_takes_no_more_actions(stack: Stack, org: str) -> None:
     while _execution_status(stack, case) != "completed":  # its last mails may still be going
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    result = stack.cli("plan", "submit", case, "--file", __file__, as_=DISTRICT_OFFICER)
+    result = stack.cli("plan", "submit", case, "--file", plan_pdf(), as_=DISTRICT_OFFICER)
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"error: case {case} is closed (stage 'withdrawn') and takes no more actions"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.plan_file import plan_pdf
 from tests.cli.stack import BUREAU, DISTRICT_OFFICER, Stack, wait_for_stage
 
 pytestmark = pytest.mark.devserver
@@ -134,7 +135,7 @@ def _in_public_notice(stack: Stack, org: str) -> str:
         "survey", "add", "--name", org, "--district", "滨海", "--direction", "ai", "--json"
     ).json()["case_id"]
     steps: list[tuple[str, tuple[str, ...]]] = [
-        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", __file__)),
+        (DISTRICT_OFFICER, ("plan", "submit", case, "--file", plan_pdf())),
         (DISTRICT_OFFICER, ("recommend", case, "--opinion", "推荐")),
         (BUREAU, ("review", "assign", case, "--expert", "张教授")),
         # A review received on paper, entered by the bureau for the expert.

@@ -23,7 +23,7 @@ from idri.settings import Settings
 from idri.worker import publication_activities, registry_activities
 from models.records import PublicationRequest
 
-FIRST, HEAD = "0001", "0007"
+FIRST, HEAD = "0001", "0008"
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
 
