@@ -33,7 +33,7 @@ def test_survey_import_warns_of_duplicate_construction_per_line(
     assert answer.json()["existing"], "imported once"
 
 
-def test_willing_contact_and_deadline_commands(stack: Stack) -> None:
+def test_willing_contact_and_deadline_commands(stack: Stack, tmp_path: Path) -> None:
     """企业自愿, then the contact changed with its old value kept; the bureau extends the round
     deadline; a bad date is a usage error and changes nothing."""
     tag = uuid.uuid4().hex[:6]
@@ -49,7 +49,9 @@ def test_willing_contact_and_deadline_commands(stack: Stack) -> None:
             break
         status = stack.cli("status", case, as_=DISTRICT_OFFICER)
     assert "Willing" in status.stdout and "企业自愿" in status.stdout
-    refused = stack.cli("plan", "submit", case, "--file", __file__, as_=DISTRICT_OFFICER)
+    plan = tmp_path / "创建方案.pdf"
+    plan.write_bytes(b"%PDF-1.4\n%plan\n")
+    refused = stack.cli("plan", "submit", case, "--file", str(plan), as_=DISTRICT_OFFICER)
     assert refused.exit_code == 1 and "企业自愿" in refused.stderr
 
     done = stack.cli("willing", case, "--yes", "--note", "企业来函", "--json", as_=DISTRICT_OFFICER)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.schedules import RegistrySource
+from activities.tables import WaitRow
 from models.case import Actor, Role, Stage
 from tests.lifecycle.changes_kit import (
     APPLICANT,
@@ -34,6 +36,9 @@ async def test_an_unwilling_organisation_is_recorded_but_never_chased(
 
         await h.env.sleep(timedelta(days=2 * 365))
         assert trail_events(h, case) == ["created"], "no reminder, no missed round"
+        with registry_of(h) as engine, Session(engine) as session:
+            waits = session.exec(select(WaitRow).where(col(WaitRow.case_id) == case.case_id))
+            assert list(waits) == [], "nobody's work: not in any inbox"
         with registry_of(h) as engine:
             source = RegistrySource(engine)
             for year in range((await h.now()).year - 2, (await h.now()).year + 2):
