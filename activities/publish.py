@@ -55,8 +55,9 @@ from activities.templates import (
     page_environment,
     parse_moment,
 )
+from models.notifications import LEFT_NOTICE
 from models.records import ActivityName, PublicationRequest
-from models.time import cst_date
+from models.time import CST, cst_date
 
 KINDS = ("notice", "registry", "delisting")
 try:
@@ -212,14 +213,30 @@ class PublicationActivities:
         return approvals[-1]
 
     def notice_pages(self, view: _PassView, approval: TrailEntry) -> list[Page]:
+        """The notice of ``approval``'s batch: the same page whichever member's event asks.
+
+        The period is the batch's, from its first approval (cases approved later that day
+        joined a notice already running); a case that has left the notice since (an upheld
+        objection, a withdrawal) is no longer listed.
+        """
         batch = _batch_of(approval)
-        members = [a for a in view.approvals if _batch_of(a) == batch]
-        start = _notice_start(approval)
-        end = parse_moment(approval.details.get("notice_end"))
+        members = [a for a in view.approvals if _batch_of(a) == batch]  # oldest first
+        first = members[0] if members else approval
+        start = _notice_start(first)
+        end = parse_moment(first.details.get("notice_end"))
+        differing = sorted(
+            m.case_id for m in members if parse_moment(m.details.get("notice_end")) != end
+        )
+        if differing:
+            log.warning(
+                "notice of %s: cases %s were given another period than the batch's first",
+                batch,
+                ", ".join(differing),
+            )
         entries = []
         for member in members:
             item = view.institutes.get(member.case_id)
-            if item is None:
+            if item is None or item.stage in LEFT_NOTICE:
                 continue
             entries.append(
                 {
@@ -283,12 +300,15 @@ class PublicationActivities:
 
     def index_pages(self, view: _PassView) -> list[Page]:
         batches: dict[str, dict[str, Any]] = {}
-        for approval in view.approvals:
+        for approval in view.approvals:  # oldest first
+            # Counted as the notice page lists them: the first approval's start, no leavers.
             batch = batches.setdefault(
                 _batch_of(approval),
                 {"batch": _batch_of(approval), "start": _notice_start(approval), "count": 0},
             )
-            batch["count"] += 1
+            item = view.institutes.get(approval.case_id)
+            if item is not None and item.stage not in LEFT_NOTICE:
+                batch["count"] += 1
         delistings = [
             {
                 "case_id": i.case_id,
@@ -413,6 +433,9 @@ def _file_name(case_id: str) -> str:
 
 
 def _jsonable(value: object) -> str:
+    """Moments in Beijing time, as the pages show them (the registry holds them in UTC)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(CST).isoformat()
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"cannot publish {type(value).__name__} as JSON")

@@ -53,15 +53,35 @@ PUBLICATIONS: Mapping[str, str] = {
 """Events that publish a page on the bureau's website; a designation publishes the registry."""
 
 
+NOTICE_STAGES = frozenset({"public_notice", "investigating"})
+"""Stages of a case listed on its batch's public notice page, before its designation."""
+LEFT_NOTICE = frozenset({"rejected", "withdrawn"})
+"""Stages that take a case off its batch's notice page (an upheld objection, a withdrawal)."""
+
+
+def leaves_notice(from_stage: object, to_stage: object) -> bool:
+    """Whether an event takes a case out of its batch's public notice, whose page then changes."""
+    return _name(from_stage) in NOTICE_STAGES and _name(to_stage) in LEFT_NOTICE
+
+
+def _name(stage: object) -> str:
+    """A stage's name, from a ``Stage`` (the workflow's) or its value (the registry's)."""
+    value = getattr(stage, "value", stage)
+    return value if isinstance(value, str) else ""
+
+
 _IN_REGISTRY = frozenset({"designated", "under_evaluation", "rectifying", "national_review"})
 
 
 def publication_for(event: str, from_stage: object, to_stage: object) -> str | None:
-    """The page an event publishes: its own, or the registry when an institute enters it or
-    comes back to it (designation, an evaluation, a national outcome)."""
+    """The page an event publishes: its own; the notice of its batch when a case leaves it; or
+    the registry when an institute enters it or comes back to it (designation, an evaluation,
+    a national outcome)."""
     if event in PUBLICATIONS:
         return PUBLICATIONS[event]
-    if event == "change_contact" and to_stage in _IN_REGISTRY:
+    if leaves_notice(from_stage, to_stage):
+        return "notice"
+    if event == "change_contact" and _name(to_stage) in _IN_REGISTRY:
         return "registry"  # a renamed institute is listed under its new name
     if to_stage == "designated" and from_stage != "designated":
         return "registry"

@@ -115,6 +115,11 @@ HANDLERS_BEFORE_CONTINUING = "handlers-before-continuing"
 """Patch: from this version a run ends only once every accepted update has finished, even one
 accepted while its last mails and pages went out; earlier runs ended without waiting then."""
 
+NOTICE_FOLLOWS_LEAVERS = "notice-follows-leavers"
+"""Patch: from this version a case that leaves its public notice (an upheld objection, a
+withdrawal) republishes its batch's notice page, which no longer lists it; earlier runs left the
+page as it was (the registry queues it, and the daily sweep publishes it)."""
+
 PAPER_REVIEW_NAMED = "paper-review-named"
 """Patch: from this version a review a bureau officer enters for an expert (received on paper)
 says so in the history's reason; earlier runs recorded the plain reason."""
@@ -459,6 +464,10 @@ class InstituteWorkflow(CaseChanges):
                 )
             )
         publication = notifications.publication_for(event, from_stage, to_stage)
+        if notifications.leaves_notice(from_stage, to_stage) and not workflow.patched(
+            NOTICE_FOLLOWS_LEAVERS
+        ):
+            publication = None  # as the run did before the patch
         if publication and by_activities:
             self._pages = [t for t in self._pages if not t.done()]
             self._pages.append(

@@ -76,7 +76,11 @@ def _options(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print idri's version and exit."
+            "--version",
+            metavar="",
+            callback=_version,
+            is_eager=True,
+            help="Print idri's version and exit.",
         ),
     ] = False,
 ) -> None:

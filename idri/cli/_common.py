@@ -134,7 +134,9 @@ AsRoleOption = Annotated[
     ),
 ]
 """As :data:`IdentityOption`, for a command whose ``--district`` is data (``survey add``)."""
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (ISO dates) instead of text.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON (ISO dates) instead of text.")
+]
 
 
 # --- An administrator's name (commands that act on Temporal directly: ``idri ended``) ------------

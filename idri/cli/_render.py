@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from idri.cli._common import console, day, iso, literal
+from idri.cli._tables import Col, print_fitted
 from models.case import Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 
@@ -155,25 +156,33 @@ def ended_text(ending: Json) -> str:
 
 
 def show_history(entries: Sequence[Json]) -> None:
-    from rich.table import Table
-
-    table = Table("#", "at (Beijing)", "event", "stage", "by", "reason")
+    rows = []
     for e in entries:
         stage = (
             e["to_stage"]
             if e["from_stage"] == e["to_stage"]
-            else f"{e['from_stage']} → {e['to_stage']}"
+            else f"{e['from_stage']} →\n{e['to_stage']}"  # one stage a line: each stays whole
         )
-        table.add_row(
-            str(e["seq"]),
-            iso(e["at"]),
-            literal(e["event"]),
-            literal(stage),
-            f"{literal(e['actor'])} ({literal(e['role'])})",
-            literal(e.get("reason") or ""),
+        rows.append(
+            [
+                str(e["seq"]),
+                minute(e["at"]),
+                literal(e["event"]),
+                literal(stage),
+                f"{literal(e['actor'])} ({literal(e['role'])})",
+                literal(e.get("reason") or ""),
+            ]
         )
+    columns = [
+        Col("#", whole=True, justify="right"),
+        Col("at (Beijing)", whole=True),
+        Col("event", whole=True),
+        Col("stage", whole=True),
+        Col("by", min_width=8, drop=1),
+        Col("reason", min_width=10),
+    ]
     out = console()
-    out.print(table)
+    print_fitted(out, columns, rows)
     if entries and entries[0]["seq"] > 1:
         out.print(
             f"{entries[0]['seq'] - 1} earlier events are in the registry's audit trail "
@@ -185,22 +194,31 @@ def show_history(entries: Sequence[Json]) -> None:
 
 
 def show_cases(rows: Sequence[Json], filters: str) -> None:
-    from rich.table import Table
-
-    table = Table("case", "organisation", "district", "direction", "stage", "round", "next due")
+    cells = []
     for r in rows:
         running = r.get("status") in ("running", None)
-        table.add_row(
-            literal(r["case_id"]),
-            literal(r.get("organisation")),
-            literal(label(DISTRICTS, r.get("district"))),
-            literal(label(DIRECTIONS, r.get("direction"))),
-            literal(stage_shown(r.get("stage"), r.get("status"))),
-            literal(r.get("round_year") or ""),
-            day(r.get("due_at")) if running else "",
+        cells.append(
+            [
+                literal(r["case_id"]),
+                literal(r.get("organisation")),
+                literal(label(DISTRICTS, r.get("district"))),
+                literal(label(DIRECTIONS, r.get("direction"))),
+                literal(stage_shown(r.get("stage"), r.get("status"))),
+                literal(r.get("round_year") or ""),
+                day(r.get("due_at")) if running else "",
+            ]
         )
+    columns = [
+        Col("case", whole=True),
+        Col("organisation", min_width=16),
+        Col("district", min_width=8, drop=1),
+        Col("direction", min_width=10, drop=2),
+        Col("stage", words=True),  # how a workflow ended may go to a line of its own
+        Col("round", whole=True, drop=3),
+        Col("next due", whole=True),
+    ]
     out = console()
-    out.print(table)
+    print_fitted(out, columns, cells)
     out.print(f"{len(rows)} case(s){'; ' + literal(filters) if filters else ''}")
 
 
@@ -213,13 +231,8 @@ def stage_shown(stage: str | None, status: str | None) -> str:
 
 
 def show_registry(institutes: Sequence[Json]) -> None:
-    from rich.table import Table
-
-    table = Table(
-        "case", "organisation", "district", "direction", "level", "designated", "evaluation due"
-    )
-    for i in institutes:
-        table.add_row(
+    rows = [
+        [
             literal(i["case_id"]),
             literal(i.get("organisation")),
             literal(label(DISTRICTS, i.get("district"))),
@@ -227,9 +240,20 @@ def show_registry(institutes: Sequence[Json]) -> None:
             literal(i.get("level")),
             day(i.get("designated_at")),
             day(i.get("next_evaluation_due")),
-        )
+        ]
+        for i in institutes
+    ]
+    columns = [
+        Col("case", whole=True),
+        Col("organisation", min_width=16),
+        Col("district", min_width=8, drop=1),
+        Col("direction", min_width=10, drop=2),
+        Col("level", whole=True, drop=3),
+        Col("designated", whole=True),
+        Col("evaluation\ndue", whole=True),
+    ]
     out = console()
-    out.print(table)
+    print_fitted(out, columns, rows)
     out.print(f"{len(institutes)} institute(s) in the registry")
 
 
@@ -238,34 +262,39 @@ MAIL_STATUSES = ("pending", "sending", "sent", "undeliverable", "failed")
 
 
 def show_mail(rows: Sequence[Json], *, total: int) -> None:
-    from rich.table import Column, Table
-
-    table = Table(
-        *(Column(name, no_wrap=True) for name in ("created (Beijing)", "case", "role")),
-        "to",
-        "subject",
-        Column("status", no_wrap=True),
-        Column("attempts", justify="right", no_wrap=True),
-        "last error",
-        Column("retry at (Beijing)", no_wrap=True),
-    )
+    cells = []
     for r in rows:
         unsent = r.get("status") != "sent"
-        table.add_row(
-            minute(r.get("created_at")),
-            literal(r.get("case_id")),
-            literal(r.get("role")),
-            literal(recipient(r.get("name") or "", r.get("address"))),
-            literal(r.get("subject")),
-            literal(r.get("status")),
-            str(r.get("attempts", 0)),
-            literal(r.get("last_error") or "") if unsent else "",
-            minute(r.get("retry_at")) if unsent else "",
+        cells.append(
+            [
+                minute(r.get("created_at")),
+                literal(r.get("case_id")),
+                literal(r.get("role")),
+                literal(recipient(r.get("name") or "", r.get("address"))),
+                literal(r.get("subject")),
+                literal(r.get("status")),
+                str(r.get("attempts", 0)),
+                literal(r.get("last_error") or "") if unsent else "",
+                minute(r.get("retry_at")) if unsent else "",
+            ]
         )
+    # Left out first: how often and when it is retried, the role, the subject, when it was
+    # written; who it is to, its status and why it did not go out stay.
+    columns = [
+        Col("created\n(Beijing)", whole=True, drop=2),
+        Col("case", whole=True),
+        Col("role", whole=True, drop=4),
+        Col("to", min_width=12),
+        Col("subject", min_width=12, drop=3),
+        Col("status", whole=True),
+        Col("attempts", whole=True, justify="right", drop=6),
+        Col("last error", min_width=12),
+        Col("retry at\n(Beijing)", whole=True, drop=5),
+    ]
     tally = Counter(r.get("status") for r in rows)
     counted = ", ".join(f"{tally[s]} {s}" for s in MAIL_STATUSES if tally[s])
     out = console()
-    out.print(table)
+    print_fitted(out, columns, cells)
     if total > len(rows):
         out.print(
             f"the newest {len(rows)} of {total} mails: {counted}; --limit {total} shows them all",
@@ -301,11 +330,8 @@ def account_text(user: Json) -> str:
 
 
 def show_users(users: Sequence[Json]) -> None:
-    from rich.table import Table
-
-    table = Table("name", "role", "district", "organisation", "e-mail", "enabled", "created")
-    for u in users:
-        table.add_row(
+    rows = [
+        [
             literal(u.get("name")),
             literal(u.get("role")),
             literal(u.get("district") or ""),
@@ -313,7 +339,18 @@ def show_users(users: Sequence[Json]) -> None:
             literal(u.get("email") or ""),
             "yes" if u.get("enabled") else "no",
             day(u.get("created_at")),
-        )
+        ]
+        for u in users
+    ]
+    columns = [
+        Col("name", whole=True),
+        Col("role", whole=True),
+        Col("district", whole=True, drop=1),
+        Col("organisation", min_width=10),
+        Col("e-mail", min_width=12, drop=2),
+        Col("enabled", whole=True),
+        Col("created", whole=True, drop=3),
+    ]
     out = console()
-    out.print(table)
+    print_fitted(out, columns, rows)
     out.print(f"{len(users)} account(s)")

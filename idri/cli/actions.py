@@ -94,7 +94,10 @@ def recommend(
         str, typer.Option("--opinion", help="The recommendation opinion (推荐意见).")
     ],
     national: Annotated[
-        bool, typer.Option("--national", help="Flag the ambition to compete for national level.")
+        bool,
+        typer.Option(
+            "--national", metavar="", help="Flag the ambition to compete for national level."
+        ),
     ] = False,
     json_: JsonOption = False,
     identity: IdentityOption = None,
@@ -240,6 +243,7 @@ def objection_resolve(
         bool,
         typer.Option(
             "--upheld/--dismissed",
+            metavar="",
             help="Upheld: not designated. Dismissed: designation goes ahead.",
             show_default=False,
         ),

@@ -113,7 +113,9 @@ def list_ended(json_: JsonOption = False) -> None:
 
 
 @app.command("reinstate")
-def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
+def reinstate(
+    case: CaseArg, reason: ReasonOption, as_: AsOption = None, json_: JsonOption = False
+) -> None:
     """Run an ended case again from where it stood, and clear its mark.
 
     Temporal's reset of the case's last run to its last workflow task (the reason recorded in
@@ -166,6 +168,9 @@ def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None
             run_id=run_id,
         )
     )
+    if json_:
+        print_json({"case_id": case_id, "ended_how": how, "run_id": run_id})
+        return
     console().print(
         f"reinstated case {case_id} ({how.replace('_', ' ')} before): run {run_id} goes on from "
         f"where the case stood; `idri status {case_id}` shows it"
@@ -173,7 +178,9 @@ def reinstate(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None
 
 
 @app.command("close")
-def close(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
+def close(
+    case: CaseArg, reason: ReasonOption, as_: AsOption = None, json_: JsonOption = False
+) -> None:
     """Accept an ended case's end: it stays out of the published registry for good.
 
     The registry keeps the mark and records the decision (who, why, when) in the audit trail.
@@ -210,6 +217,9 @@ def close(case: CaseArg, reason: ReasonOption, as_: AsOption = None) -> None:
             fail(f"case {case_id} is already closed ({_decision(done) if done else 'closed'})")
 
     closed = _registry(decide)
+    if json_:
+        print_json(closed)
+        return
     console().print(
         f"closed case {case_id} ({closed.how.replace('_', ' ')} {iso(closed.at)}): it stays out "
         "of the published registry"

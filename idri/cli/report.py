@@ -55,6 +55,7 @@ def report(
         bool,
         typer.Option(
             "--visibility/--no-visibility",
+            metavar="",
             help="Count cases per stage with Temporal visibility (else from the registry).",
         ),
     ] = True,

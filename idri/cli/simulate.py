@@ -32,7 +32,9 @@ def simulate(
         ),
     ] = None,
     json_: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", metavar="", help="No progress lines.")
+    ] = False,
 ) -> None:
     """Run a whole programme in simulated time and print the resulting report.
 

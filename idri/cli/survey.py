@@ -84,7 +84,9 @@ def add(
     willing: Annotated[
         bool,
         typer.Option(
-            "--willing/--not-willing", help="Whether it is willing to build an institute."
+            "--willing/--not-willing",
+            metavar="",
+            help="Whether it is willing to build an institute.",
         ),
     ] = True,
     previous: Annotated[
@@ -152,10 +154,12 @@ def import_(
     ],
     skip_invalid: Annotated[
         bool,
-        typer.Option("--skip-invalid", help="Import the valid rows even if others are invalid."),
+        typer.Option(
+            "--skip-invalid", metavar="", help="Import the valid rows even if others are invalid."
+        ),
     ] = False,
     check: Annotated[
-        bool, typer.Option("--check", help="Only check the sheet; start nothing.")
+        bool, typer.Option("--check", metavar="", help="Only check the sheet; start nothing.")
     ] = False,
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="XLSX: the worksheet (default: the first).")

@@ -54,7 +54,7 @@ def up(
             show_default=False,
         ),
     ] = None,
-    headless: Annotated[bool, typer.Option("--headless", help="No Web UI.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", metavar="", help="No Web UI.")] = False,
 ) -> None:
     """Start the Temporal dev server, the worker and the schedules; Ctrl-C stops them all.
 

@@ -73,7 +73,9 @@ def add(
     email: Annotated[str | None, typer.Option("--email", help="An expert's e-mail.")] = None,
     password: Annotated[
         bool,
-        typer.Option("--password", help="Set a password for `idri login` (asked twice, hidden)."),
+        typer.Option(
+            "--password", metavar="", help="Set a password for `idri login` (asked twice, hidden)."
+        ),
     ] = False,
     json_: JsonOption = False,
 ) -> None:
@@ -107,9 +109,15 @@ def list_users(json_: JsonOption = False) -> None:
 
 
 @app.command("disable")
-def disable(name: Annotated[str, typer.Argument(help="The account to disable.")]) -> None:
+def disable(
+    name: Annotated[str, typer.Argument(help="The account to disable.")],
+    json_: JsonOption = False,
+) -> None:
     """Disable an account: its tokens stop working at once; its history stays."""
     user = call("POST", _path(name, "disable"))
+    if json_:
+        print_json(user)
+        return
     console().print(f"[green]✓[/] account disabled: {account_text(user)}")
 
 
@@ -129,10 +137,14 @@ def token(
 @app.command("password")
 def set_password(
     name: Annotated[str, typer.Argument(help="The account whose password to set.")],
+    json_: JsonOption = False,
 ) -> None:
     """Set an account's password (a first one, or a forgotten one); asked twice, hidden."""
     secret = typer.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True)
     user = call("POST", _path(name, "password"), {"password": secret})
+    if json_:
+        print_json(user)
+        return
     console().print(f"[green]✓[/] password set: {account_text(user)}")
 
 
@@ -143,6 +155,7 @@ def login(
     name: Annotated[
         str | None, typer.Argument(help="Your account's name (asked when not given).")
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Sign in with your password; the token is kept for later commands (mode 0600)."""
     if not name:
@@ -150,6 +163,15 @@ def login(
     secret = typer.prompt("Password", hide_input=True)
     answer = call("POST", "/api/sign-in", {"name": name, "password": secret}, signed_in=False)
     path = save_token(answer["token"])
+    if json_:  # the account and where its token is kept, not the token itself
+        print_json(
+            {
+                "user": answer["user"],
+                "token_file": str(path),
+                "expires_at": answer.get("expires_at"),
+            }
+        )
+        return
     console().print(
         f"[green]✓[/] signed in as {account_text(answer['user'])}; token kept in "
         f"{literal(path)} until {literal(answer.get('expires_at') or 'it is revoked')}"
@@ -171,7 +193,7 @@ def logout() -> None:
     console().print(f"[green]✓[/] signed out; {literal(path)} deleted")
 
 
-def password() -> None:
+def password(json_: JsonOption = False) -> None:
     """Set your own password (asked for the current one first, if you have one)."""
     current = typer.prompt(
         "Current password (empty if you have none)", hide_input=True, default="", show_default=False
@@ -179,6 +201,9 @@ def password() -> None:
     secret = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     body = {"password": secret, "current": current or None}
     user = call("POST", "/api/me/password", body)
+    if json_:
+        print_json(user)
+        return
     console().print(f"[green]✓[/] password set: {account_text(user)}; `idri login` now works")
 
 

@@ -19,6 +19,7 @@ from idri.cli._common import (
     console,
     day,
     fail,
+    literal,
     normalise_case_id,
     parse_date,
     print_json,
@@ -33,6 +34,7 @@ from idri.cli._render import (
     show_registry,
     show_status,
 )
+from idri.cli._tables import Col, print_fitted
 from models.case import Stage
 from models.catalog import DIRECTIONS, DISTRICTS, Catalogue, UnknownEntry
 from models.limits import spreadsheet_cell
@@ -107,7 +109,9 @@ def list_cases(
     round_year: Annotated[
         int | None, typer.Option("--round", help="Only this round (year).")
     ] = None,
-    open_only: Annotated[bool, typer.Option("--open", help="Only cases still running.")] = False,
+    open_only: Annotated[
+        bool, typer.Option("--open", metavar="", help="Only cases still running.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
     overdue: Annotated[
         bool, typer.Option("--overdue", help="Only cases with work overdue.")
@@ -322,13 +326,14 @@ def _catalogue(catalogue: Catalogue, json_: bool, *, with_category: bool) -> Non
             ]
         )
         return
-    from rich.table import Table
-
-    columns = ["code", "中文", "English"] + (["category"] if with_category else [])
-    table = Table(*columns)
-    for e in catalogue.entries:
-        table.add_row(e.code, e.zh, e.en, *([e.category] if with_category else []))
-    console().print(table)
+    columns = [Col("code", whole=True), Col("中文", min_width=8), Col("English", min_width=12)]
+    columns += [Col("category", whole=True, drop=1)] if with_category else []
+    rows = [
+        [literal(e.code), literal(e.zh), literal(e.en)]
+        + ([literal(e.category)] if with_category else [])
+        for e in catalogue.entries
+    ]
+    print_fitted(console(), columns, rows)
 
 
 def districts(json_: JsonOption = False) -> None:

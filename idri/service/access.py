@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from idri.auth.accounts import Account, AccountRole
 from models import permissions
 from models.candidates import organisation_key
-from models.case import Actor, Role
+from models.case import Actor, CaseStatus, Role
 
 ROLE_OF: dict[AccountRole, Role] = {
     # An admin runs cases as a bureau officer (a fresh `idri up` has only the admin); history
@@ -30,6 +30,18 @@ SEES_EVERY_CASE = frozenset({AccountRole.ADMIN, AccountRole.BUREAU_OFFICER})
 def actor_of(account: Account) -> Actor:
     """The actor a case records for ``account``: its name, role and district, nothing stated."""
     return Actor(name=account.name, role=ROLE_OF[account.role], district=account.district)
+
+
+def status_refusal(account: Account, status: CaseStatus) -> str | None:
+    """``case_refusal`` for a case whose status is in hand."""
+    return case_refusal(
+        account,
+        case_id=status.case_id,
+        district=status.district,
+        organisation=status.organisation,
+        experts=[r.expert for r in status.reviews],
+        former=status.former_organisations,
+    )
 
 
 def case_refusal(

@@ -7,7 +7,8 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import Stage
-from tests.lifecycle.harness import harness, record_history, refused
+from models.time import cst_date
+from tests.lifecycle.harness import harness, pages_published, record_history, refused
 
 
 async def test_an_upheld_objection_means_no_designation(
@@ -76,3 +77,31 @@ async def test_an_investigation_left_open_is_reported_overdue_once(
         events = await case.history_events()
         assert events.count("overdue") == 1
         assert await case.stage() is Stage.INVESTIGATING
+
+
+async def test_a_case_whose_objection_is_upheld_leaves_its_notice_page(
+    time_env: WorkflowEnvironment, tmp_path
+) -> None:
+    """The case republishes its batch's notice itself (not only the daily sweep)."""
+    async with harness(time_env, tmp_path) as h:
+        kept = await h.start("天津留下工业设计有限公司")
+        rejected = await h.start("天津异议成立工业设计有限公司")
+        await kept.through_review()
+        status = await rejected.through_review()
+        assert status.notice is not None
+        await pages_published(h.settings)
+        page = tmp_path / "public" / "notice" / f"{cst_date(status.notice.start)}.html"
+        assert "天津异议成立工业设计有限公司" in page.read_text(encoding="utf-8")
+
+        await rejected.object("市民甲", "研发场地与申报不符")
+        await rejected.resolve(upheld=True, reason="经核实，异议成立")
+        await pages_published(h.settings)
+
+        text = page.read_text(encoding="utf-8")
+        assert "天津留下工业设计有限公司" in text and "天津异议成立工业设计有限公司" not in text
+        summaries = [
+            e.user_metadata.summary.data.decode()
+            async for e in rejected.handle.fetch_history_events()
+            if e.HasField("user_metadata") and e.user_metadata.HasField("summary")
+        ]
+        assert summaries.count('"publish notice"') == 2  # the approval's, then the rejection's

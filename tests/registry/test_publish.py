@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -110,8 +110,12 @@ async def test_the_notice_lists_its_batch_with_the_period_and_how_to_object(
     assert "Notice period: 10 March 2025 to 16 March 2025" in text
     assert "异议方式" in text and "How to object" in text and settings.bureau_email in text
     data = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
-    assert data["notice_start"] == approve.details["notice_start"]
-    assert data["notice_end"] == approve.details["notice_end"]
+    # The same moments as recorded, written in Beijing time (the pages show Beijing dates).
+    assert data["notice_start"] == "2025-03-10T10:00:00+08:00"
+    assert datetime.fromisoformat(data["notice_start"]) == datetime.fromisoformat(
+        approve.details["notice_start"]
+    )
+    assert data["notice_end"] == "2025-03-17T00:00:00+08:00"
     assert data["notice_last_day"] == "2025-03-16"
     assert [i["organisation"] for i in data["institutes"]] == ["天津甲设计院", "天津乙设计院"]
     assert data["institutes"][0]["district"] == {
