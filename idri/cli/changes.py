@@ -31,6 +31,7 @@ def willing(
         bool | None,
         typer.Option(
             "--yes/--no",
+            metavar="",
             help="Willing to build an institute now, or no longer.",
             show_default=False,
         ),
