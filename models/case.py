@@ -270,6 +270,14 @@ class Policy:
     evaluation_period_days: int = 60
     rectification_period_days: int = 180
     national_min_stable_years: int = 2
+    review_reminder_days: int = 14
+    """An expert whose review is still missing this many days after assignment is reminded."""
+    review_overdue_days: int = 30
+    """...and the bureau is told after this many days."""
+    rectification_reminder_days: list[int] = field(default_factory=lambda: [30, 7])
+    """Reminders to the institute this many days before its rectification deadline."""
+    evaluation_reminder_days: int = 30
+    """A reminder to the institute this many days before its evaluation window opens."""
 
 
 @dataclass
@@ -301,6 +309,13 @@ class ReviewEntry:
     email: str | None = None
     score: float | None = None
     opinion: str = ""
+    assigned_at: datetime | None = None
+    """When the expert was assigned (reviews assigned before the reminders have none, and are
+    not reminded)."""
+    reminded: bool = False
+    """The expert was reminded of the missing review (once)."""
+    escalated: bool = False
+    """The bureau was told the review is overdue (once)."""
 
 
 @dataclass
@@ -326,6 +341,19 @@ class Deadline:
     evaluation_due, evaluation_overdue, rectification_due."""
     at: datetime
     description: str
+    subject: str = ""
+    """What a reminder is about: the expert of a ``review_reminder``, the lead of a reminder."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Rules a run keeps that earlier versions did not: each decided once per run by its
+    ``workflow.patched`` marker, so a run recorded before the rule replays without it."""
+
+    voluntary: bool = True
+    """企业自愿: an organisation not willing gets no round and no case actions."""
+    reminders: bool = True
+    """Reminders before due dates: missing reviews, rectification, evaluation."""
 
 
 @dataclass
@@ -361,6 +389,19 @@ class CaseState:
     history_dropped: int = 0
     """Older history entries not carried across continue-as-new (the registry keeps them all)."""
     warnings: list[str] = field(default_factory=list)
+    duplicate_warning: str | None = None
+    """错位发展: the designated institutes and open applications already in this district and
+    direction when the case was recorded (a warning for the reviewers, not a refusal)."""
+    former_organisations: list[str] = field(default_factory=list)
+    """Earlier names of a renamed organisation, oldest first."""
+    review_extended_to: datetime | None = None
+    """The bureau extended the current stage's review deadline to this moment."""
+    round_extended_to: datetime | None = None
+    """The bureau extended this case's round deadline to this moment (its round only)."""
+    reminders_from: datetime | None = None
+    """Reminders falling before this moment are not sent (set when a due date moves)."""
+    due_reminders_sent: list[str] = field(default_factory=list)
+    """Reminders sent before the current stage's due dates (``rectification:30``...)."""
     undelivered: list[str] = field(default_factory=list)
     """Events whose mail was still going out when the last run continued as new: this run
     delivers them (the case never waits for a mail server to move on)."""
@@ -396,6 +437,9 @@ class CaseState:
             notice=self.notice,
             rectification_due=self.rectification_due,
             history_length=self.history_dropped + len(self.history),
+            willing=survey.willing,
+            duplicate_warning=self.duplicate_warning,
+            former_organisations=list(self.former_organisations),
         )
 
     def compact(self, history_kept: int) -> CaseState:
@@ -434,6 +478,9 @@ class CaseStatus:
     notice: NoticePeriod | None = None
     rectification_due: datetime | None = None
     history_length: int = 0
+    willing: bool = True
+    duplicate_warning: str | None = None
+    former_organisations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -442,3 +489,5 @@ class InstituteInput:
 
     survey: SurveyRecord
     carried: CaseState | None = None
+    duplicate_warning: str | None = None
+    """错位发展, found by the service when it records the candidate; kept on the case."""

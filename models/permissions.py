@@ -42,6 +42,11 @@ ROLE_ACTIONS: Mapping[str, frozenset[Role]] = {
     "recommend_national": frozenset({R.BUREAU_OFFICER}),
     "record_national_outcome": frozenset({R.BUREAU_OFFICER}),
     "withdraw": frozenset({R.APPLICANT, R.DISTRICT_OFFICER, R.BUREAU_OFFICER}),
+    # A years-long case's data (models/changes.py): the organisation speaks for itself, the
+    # district for its candidates; the bureau alone moves a deadline.
+    "record_willingness": frozenset({R.APPLICANT, R.DISTRICT_OFFICER}),
+    "change_contact": frozenset({R.APPLICANT, R.DISTRICT_OFFICER}),
+    "extend_deadline": frozenset({R.BUREAU_OFFICER}),
 }
 
 

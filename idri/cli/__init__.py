@@ -23,6 +23,7 @@ import typer
 from idri.cli import (
     actions,
     calendar,
+    changes,
     documents,
     ended,
     inbox,
@@ -89,6 +90,7 @@ def _options(
 # In the order `idri --help` lists them, within each panel.
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
+changes.register(app)
 views.register(app)
 inbox.register(app)
 documents.register(app)

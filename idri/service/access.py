@@ -7,6 +7,8 @@ those are decided here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from idri.auth.accounts import Account, AccountRole
 from models import permissions
 from models.candidates import organisation_key
@@ -38,11 +40,18 @@ def status_refusal(account: Account, status: CaseStatus) -> str | None:
         district=status.district,
         organisation=status.organisation,
         experts=[r.expert for r in status.reviews],
+        former=status.former_organisations,
     )
 
 
 def case_refusal(
-    account: Account, *, case_id: str, district: str, organisation: str, experts: list[str]
+    account: Account,
+    *,
+    case_id: str,
+    district: str,
+    organisation: str,
+    experts: list[str],
+    former: Sequence[str] = (),
 ) -> str | None:
     """Why ``account`` may not see (nor act on) this case, or ``None``."""
     role = account.role
@@ -55,9 +64,9 @@ def case_refusal(
         )
     if role is AccountRole.EXPERT and account.name not in experts:
         return f"{account.name} is not an expert assigned to case {case_id}"
-    if role is AccountRole.APPLICANT and organisation_key(
-        account.organisation or ""
-    ) != organisation_key(organisation):
+    # A renamed organisation's applicant account still speaks for it under its former name.
+    names = {organisation_key(n) for n in (organisation, *former)}
+    if role is AccountRole.APPLICANT and organisation_key(account.organisation or "") not in names:
         return f"{account.name} speaks for {account.organisation}; case {case_id} is not its case"
     return None
 
