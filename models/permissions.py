@@ -60,7 +60,7 @@ def operator_refusal(actor: Actor) -> str | None:
     if actor.role is None:
         return (
             f"the action names no role: {actor.name} must act as one of {roles} "
-            "(--role or IDRI_ROLE); an actor without a role has no rights"
+            "(the API gives the signed-in account's); an actor without a role has no rights"
         )
     if Role(actor.role) is R.SYSTEM:
         return (
