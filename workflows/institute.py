@@ -550,7 +550,9 @@ class InstituteWorkflow(CaseChanges):
     def _check(self, trigger: str, actor: Actor) -> None:
         """Refuse an action the stage, a guard or the actor's role forbids."""
         if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
-            raise refuse("every action needs the identity of whoever takes it (an actor with a name)")
+            raise refuse(
+                "every action needs the identity of whoever takes it (an actor with a name)"
+            )
         # In a run's first moments its periods are still being loaded (``load_policy``): guards
         # decided on the defaults would refuse what the bureau's settings allow (an evaluation
         # window other than 90 days, right after a continue-as-new). A validator then leaves the
