@@ -98,6 +98,14 @@ class RegistryActivities:
             if conn.execute(statements.event, _event_values(record, now)).first() is None:
                 return False  # already recorded: a retry, a replay or a concurrent duplicate
             conn.execute(statements.institute, _institute_values(record, now))
+            if record.event == "change_contact" and "new_organisation" in record.details:
+                # A renamed company: the one event that changes a column the survey fixed.
+                institutes = table_of(InstituteRow)
+                conn.execute(
+                    update(institutes)
+                    .where(institutes.c.case_id == record.snapshot.case_id)
+                    .values(organisation=record.snapshot.organisation)
+                )
             if evaluation is not None:
                 conn.execute(statements.evaluation, evaluation)
             _write_objection(conn, statements, record)
@@ -330,7 +338,8 @@ def _write_objection(conn: Connection, statements: _Statements, record: EventRec
                 "case_id": record.snapshot.case_id,
                 "objection_no": number,
                 "objector": details.get("objector", ""),
-                "reason": record.reason,
+                # The objection's own words; the history's reason also names the objector.
+                "reason": details.get("reason", record.reason),
                 "lodged_at": record.at,
                 "status": "open",
                 "resolution": "",

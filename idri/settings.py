@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     """The criteria each expert scores from 0 to 100 (a JSON list in ``IDRI_REVIEW_CRITERIA``,
     e.g. ``["capability","team","service","plan"]``); empty: one overall score per review."""
 
+    # --- Reminders before due dates (issue 20 item 7) ----------------------------------------
+    review_reminder_days: int = Field(_POLICY.review_reminder_days, ge=1)
+    """An expert whose review is still missing this many days after assignment is reminded."""
+    review_overdue_days: int = Field(_POLICY.review_overdue_days, ge=1)
+    """The bureau is told of a review still missing this many days after assignment."""
+    rectification_reminder_days: list[int] = _POLICY.rectification_reminder_days
+    """Days before a rectification deadline on which the institute is reminded."""
+    evaluation_reminder_days: int = Field(_POLICY.evaluation_reminder_days, ge=0)
+    """Days before the evaluation window opens on which the institute is reminded."""
+
     # --- Schedules: the annual round and the evaluation sweep (idri/schedules.py) -------------
     install_schedules: bool = False
     """``python worker.py`` installs (or updates) the schedules on start: on for a cluster, where

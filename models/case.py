@@ -296,6 +296,14 @@ class Policy:
     evaluation_period_days: int = 60
     rectification_period_days: int = 180
     national_min_stable_years: int = 2
+    review_reminder_days: int = 14
+    """An expert whose review is still missing this many days after assignment is reminded."""
+    review_overdue_days: int = 30
+    """...and the bureau is told after this many days."""
+    rectification_reminder_days: list[int] = field(default_factory=lambda: [30, 7])
+    """Reminders to the institute this many days before its rectification deadline."""
+    evaluation_reminder_days: int = 30
+    """A reminder to the institute this many days before its evaluation window opens."""
     min_experts: int = DEFAULT_MIN_EXPERTS
     review_criteria: list[str] = field(default_factory=lambda: list(DEFAULT_CRITERIA))
 
@@ -329,6 +337,13 @@ class ReviewEntry:
     email: str | None = None
     score: float | None = None
     opinion: str = ""
+    assigned_at: datetime | None = None
+    """When the expert was assigned (reviews assigned before the reminders have none, and are
+    not reminded)."""
+    reminded: bool = False
+    """The expert was reminded of the missing review (once)."""
+    escalated: bool = False
+    """The bureau was told the review is overdue (once)."""
     scores: dict[str, float] = field(default_factory=dict)
     """The score of each criterion, for a case reviewed on criteria."""
 
@@ -356,6 +371,19 @@ class Deadline:
     evaluation_due, evaluation_overdue, rectification_due."""
     at: datetime
     description: str
+    subject: str = ""
+    """What a reminder is about: the expert of a ``review_reminder``, the lead of a reminder."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Rules a run keeps that earlier versions did not: each decided once per run by its
+    ``workflow.patched`` marker, so a run recorded before the rule replays without it."""
+
+    voluntary: bool = True
+    """企业自愿: an organisation not willing gets no round and no case actions."""
+    reminders: bool = True
+    """Reminders before due dates: missing reviews, rectification, evaluation."""
 
 
 @dataclass
@@ -391,6 +419,19 @@ class CaseState:
     history_dropped: int = 0
     """Older history entries not carried across continue-as-new (the registry keeps them all)."""
     warnings: list[str] = field(default_factory=list)
+    duplicate_warning: str | None = None
+    """错位发展: the designated institutes and open applications already in this district and
+    direction when the case was recorded (a warning for the reviewers, not a refusal)."""
+    former_organisations: list[str] = field(default_factory=list)
+    """Earlier names of a renamed organisation, oldest first."""
+    review_extended_to: datetime | None = None
+    """The bureau extended the current stage's review deadline to this moment."""
+    round_extended_to: datetime | None = None
+    """The bureau extended this case's round deadline to this moment (its round only)."""
+    reminders_from: datetime | None = None
+    """Reminders falling before this moment are not sent (set when a due date moves)."""
+    due_reminders_sent: list[str] = field(default_factory=list)
+    """Reminders sent before the current stage's due dates (``rectification:30``...)."""
     review_rules: ReviewRules | None = None
     """The panel rules the case started with; ``None`` for a case started before them."""
     stable_since: datetime | None = None
@@ -432,6 +473,9 @@ class CaseState:
             notice=self.notice,
             rectification_due=self.rectification_due,
             history_length=self.history_dropped + len(self.history),
+            willing=survey.willing,
+            duplicate_warning=self.duplicate_warning,
+            former_organisations=list(self.former_organisations),
             panel=panel_of(self),
             nomination=self.nomination,
         )
@@ -472,6 +516,9 @@ class CaseStatus:
     notice: NoticePeriod | None = None
     rectification_due: datetime | None = None
     history_length: int = 0
+    willing: bool = True
+    duplicate_warning: str | None = None
+    former_organisations: list[str] = field(default_factory=list)
     panel: Panel | None = None
     """The review panel's aggregate (score, criteria, inspection, what approval needs)."""
     nomination: NominationRecord | None = None
@@ -483,3 +530,5 @@ class InstituteInput:
 
     survey: SurveyRecord
     carried: CaseState | None = None
+    duplicate_warning: str | None = None
+    """错位发展, found by the service when it records the candidate; kept on the case."""

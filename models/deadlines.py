@@ -5,13 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from models.case import CaseState, Deadline, Policy, Stage
+from models.case import CaseState, Deadline, Policy, Rules, Stage
 from models.time import cst_date, round_deadline
+
+ALL_RULES = Rules()
 
 
 def round_due(case: CaseState, policy: Policy) -> datetime:
+    """The case's round deadline: its round's, or later where the bureau extended it."""
+    if case.round_extended_to is not None:
+        return case.round_extended_to
     assert case.round_year is not None, "a case waiting for a round knows its round year"
     return round_deadline(case.round_year, policy.round_deadline_month, policy.round_deadline_day)
+
+
+def idle(case: CaseState, rules: Rules = ALL_RULES) -> bool:
+    """企业自愿 (participation is voluntary): an organisation that has not said it is willing
+    belongs to no round and is not chased; the case waits for its willingness."""
+    return rules.voluntary and not case.survey.willing and case.stage in _BEFORE_RECOMMENDATION
+
+
+_BEFORE_RECOMMENDATION = (Stage.SURVEYED, Stage.PLAN_SUBMITTED)
 
 
 def reminders_already_past(case: CaseState, policy: Policy, now: datetime) -> list[int]:
@@ -25,10 +39,15 @@ def _after(start: datetime | None, days: int) -> datetime | None:
     return start + timedelta(days=days) if start else None
 
 
-def next_deadline(case: CaseState, policy: Policy) -> Deadline | None:
-    """The next moment the case must act on its own, or ``None`` while it only waits for people."""
+def next_deadline(case: CaseState, policy: Policy, rules: Rules = ALL_RULES) -> Deadline | None:
+    """The next moment the case must act on its own, or ``None`` while it only waits for people.
+
+    ``rules``: the rules the run keeps (a run recorded before a rule replays without it).
+    """
     stage = case.stage
-    if stage in (Stage.SURVEYED, Stage.PLAN_SUBMITTED):
+    if idle(case, rules):
+        return None
+    if stage in _BEFORE_RECOMMENDATION:
         due = round_due(case, policy)
         for lead in sorted(policy.reminder_lead_days, reverse=True):
             if lead not in case.reminders_sent:
@@ -44,14 +63,86 @@ def next_deadline(case: CaseState, policy: Policy) -> Deadline | None:
         )
     if stage is Stage.PUBLIC_NOTICE and case.notice is not None:
         return Deadline("notice_end", case.notice.end, "public notice period ends")
-    if case.overdue_notified:
-        return None
-    overdue = _OVERDUE.get(stage)
+    candidates = reminders_due(case, policy) if rules.reminders else []
+    overdue = None if case.overdue_notified else _stage_deadline(case, policy)
+    if overdue is not None:
+        candidates.append(overdue)
+    return min(candidates, key=lambda d: d.at) if candidates else None
+
+
+def _stage_deadline(case: CaseState, policy: Policy) -> Deadline | None:
+    """When the work of the case's stage is due (the bureau is told once it is overdue)."""
+    overdue = _OVERDUE.get(case.stage)
     if overdue is None:
         return None
     kind, due_at, description = overdue
     at = due_at(case, policy)
     return Deadline(kind, at, description) if at else None
+
+
+def reminders_due(case: CaseState, policy: Policy) -> list[Deadline]:
+    """Reminders still to send in the case's stage: an expert's review still missing, the
+    institute's rectification deadline, the opening of its evaluation window. A reminder whose
+    moment lies before ``reminders_from`` (the stage entry, or the last extension) is not sent
+    after the fact."""
+    since = case.reminders_from or case.stage_entered_at
+    found: list[Deadline] = []
+    if case.stage is Stage.UNDER_REVIEW:
+        found += _review_reminders(case, policy)
+    elif case.stage is Stage.RECTIFYING and case.rectification_due is not None:
+        for lead in sorted(set(policy.rectification_reminder_days), reverse=True):
+            found.append(
+                Deadline(
+                    "rectification_reminder",
+                    case.rectification_due - timedelta(days=lead),
+                    f"reminder: {lead} days before the rectification deadline",
+                    subject=f"rectification:{lead}",
+                )
+            )
+    elif case.stage is Stage.DESIGNATED and case.next_evaluation_due is not None:
+        opens = case.next_evaluation_due - timedelta(days=policy.evaluation_open_window_days)
+        lead = policy.evaluation_reminder_days
+        found.append(
+            Deadline(
+                "evaluation_reminder",
+                opens - timedelta(days=lead),
+                f"reminder: the tracking evaluation opens in {lead} days",
+                subject=f"evaluation:{case.evaluation_cycle + 1}",
+            )
+        )
+    return [
+        d
+        for d in found
+        if d.subject not in case.due_reminders_sent and (since is None or d.at >= since)
+    ]
+
+
+def _review_reminders(case: CaseState, policy: Policy) -> list[Deadline]:
+    """Per missing review: remind the expert after ``review_reminder_days``, then tell the bureau
+    after ``review_overdue_days`` (not before a review deadline the bureau extended)."""
+    found = []
+    for review in case.reviews:
+        if review.score is not None or review.assigned_at is None:
+            continue
+        if not review.reminded:
+            found.append(
+                Deadline(
+                    "review_reminder",
+                    review.assigned_at + timedelta(days=policy.review_reminder_days),
+                    f"reminder to {review.expert}: review still missing",
+                    subject=review.expert,
+                )
+            )
+        elif not review.escalated:
+            at = review.assigned_at + timedelta(days=policy.review_overdue_days)
+            if case.review_extended_to is not None:
+                at = max(at, case.review_extended_to)
+            found.append(
+                Deadline(
+                    "review_overdue", at, f"{review.expert}'s review is overdue", review.expert
+                )
+            )
+    return found
 
 
 def _review_starts(case: CaseState, policy: Policy) -> datetime:
@@ -64,12 +155,17 @@ _OVERDUE: dict[Stage, tuple[str, Callable[[CaseState, Policy], datetime | None],
     # every event.
     Stage.RECOMMENDED: (
         "review_due",
-        lambda case, policy: _after(_review_starts(case, policy), policy.review_period_days),
+        lambda case, policy: (
+            case.review_extended_to
+            or _after(_review_starts(case, policy), policy.review_period_days)
+        ),
         "expert review should have started",
     ),
     Stage.UNDER_REVIEW: (
         "review_due",
-        lambda case, policy: _after(case.stage_entered_at, policy.review_period_days),
+        lambda case, policy: (
+            case.review_extended_to or _after(case.stage_entered_at, policy.review_period_days)
+        ),
         "expert review and the bureau's decision are due",
     ),
     Stage.INVESTIGATING: (

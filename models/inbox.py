@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models.case import CaseState, Policy, Role, Stage
-from models.deadlines import stage_due
+from models.deadlines import idle, stage_due
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ WAITING_ROLES = (Role.DISTRICT_OFFICER, Role.APPLICANT, Role.EXPERT, Role.BUREAU
 
 def waits_of(case: CaseState, policy: Policy) -> list[Wait]:
     """The work ``case`` waits for now, oldest first; none once it is closed."""
+    if idle(case):
+        return []  # 企业自愿: an organisation not willing is nobody's work until it says it is
     since = case.stage_entered_at or case.created_at
     due = stage_due(case, policy)
     stage = case.stage

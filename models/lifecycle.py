@@ -22,7 +22,8 @@ from typing import Any
 from transitions import Machine
 
 from models import national, review
-from models.case import CaseState, EvaluationResult, Level, Policy, Stage
+from models.case import CaseState, EvaluationResult, Level, Policy, Rules, Stage
+from models.deadlines import ALL_RULES, idle
 from models.time import cst_date
 
 # transitions logs every trigger at INFO; inside thousands of workflows that is noise.
@@ -290,23 +291,57 @@ def _guard_failures(row: Any, case: CaseState, policy: Policy, now: datetime) ->
     return [guard.explain(case, policy, now) for guard in _failing(row, case, policy, now)]
 
 
-def allowed_actions(case: CaseState, policy: Policy, now: datetime) -> list[str]:
-    """Operator actions the case allows now (guards included), in table order."""
-    return [
+RECORD_WILLINGNESS = "record_willingness"
+WHILE_UNWILLING = frozenset({"withdraw"})
+"""企业自愿: what may happen to a case whose organisation has not said it is willing. Closing
+its record is not chasing it; everything else waits for its willingness."""
+
+
+def allowed_actions(
+    case: CaseState, policy: Policy, now: datetime, rules: Rules = ALL_RULES
+) -> list[str]:
+    """Operator actions the case allows now (guards included), in table order; for a case
+    whose organisation is not willing (企业自愿), recording its willingness comes first."""
+    unwilling = idle(case, rules)
+    allowed = [
         trigger
         for trigger, rows in _ROWS[case.stage].items()
-        if trigger not in SYSTEM_ACTIONS and any(_holds(r, case, policy, now) for r in rows)
+        if trigger not in SYSTEM_ACTIONS
+        and (not unwilling or trigger in WHILE_UNWILLING)
+        and any(_holds(r, case, policy, now) for r in rows)
     ]
+    return [RECORD_WILLINGNESS, *allowed] if unwilling else allowed
 
 
-def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str | None:
+def nothing_allowed(case: CaseState, policy: Policy) -> str:
+    """What "allowed now" says when nothing is: a designated institute waiting for its
+    evaluation is not closed (定期…跟踪评估), only a terminal case is."""
+    if case.stage.terminal:
+        return "none (the case is closed)"
+    if case.stage is Stage.DESIGNATED and (opens := evaluation_opens_at(case, policy)):
+        return (
+            f"none until its tracking evaluation opens on {_day(opens)} (the institute stays "
+            "designated meanwhile)"
+        )
+    return "none until its next deadline"
+
+
+def refusal(
+    case: CaseState, policy: Policy, now: datetime, trigger: str, rules: Rules = ALL_RULES
+) -> str | None:
     """Why ``trigger`` may not happen now, or ``None`` if it may."""
     if trigger not in MACHINE.events:
         return f"unknown action {trigger!r}"
+    if idle(case, rules) and trigger not in WHILE_UNWILLING:
+        return (
+            f"{case.survey.organisation} has not said it is willing to build an institute "
+            f"(企业自愿): case {case.case_id} takes no '{trigger}' until the district or the "
+            "applicant records its willingness (idri willing CASE --yes)"
+        )
     rows = _rows(trigger, case.stage)
     if any(_holds(r, case, policy, now) for r in rows):
         return None
-    allowed = ", ".join(allowed_actions(case, policy, now)) or "none (the case is closed)"
+    allowed = ", ".join(allowed_actions(case, policy, now, rules)) or nothing_allowed(case, policy)
     if not rows:
         return (
             f"case {case.case_id} is in stage '{case.stage.value}', where '{trigger}' is not "
@@ -321,14 +356,16 @@ def refusal(case: CaseState, policy: Policy, now: datetime, trigger: str) -> str
     )
 
 
-def apply(case: CaseState, policy: Policy, now: datetime, trigger: str) -> Stage:
+def apply(
+    case: CaseState, policy: Policy, now: datetime, trigger: str, rules: Rules = ALL_RULES
+) -> Stage:
     """Fire ``trigger`` on the shared machine and return the case's new stage.
 
     The machine acts on a stand-in (:class:`_Subject`), so the case itself is unchanged: the
     workflow sets the stage when it records the event. Raises :class:`ActionRefused` when the
     table or a guard forbids it.
     """
-    reason = refusal(case, policy, now, trigger)
+    reason = refusal(case, policy, now, trigger, rules)
     if reason:
         raise ActionRefused(reason)
     subject = _Subject(case, policy, now)

@@ -39,6 +39,13 @@ ROUTES: Mapping[str, tuple[str, ...]] = {
     "round_reminder": (APPLICANT, DISTRICT),
     "overdue": (BUREAU, DISTRICT),
     "evaluation_due": (BUREAU, DISTRICT),
+    "record_willingness": (DISTRICT, BUREAU),
+    "change_contact": (DISTRICT,),
+    "extend_deadline": (APPLICANT, DISTRICT),
+    "review_reminder": (EXPERT,),
+    "review_overdue": (BUREAU,),
+    "rectification_reminder": (APPLICANT, DISTRICT),
+    "evaluation_reminder": (APPLICANT, DISTRICT),
 }
 
 PUBLICATIONS: Mapping[str, str] = {
@@ -65,6 +72,9 @@ def _name(stage: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+_IN_REGISTRY = frozenset({"designated", "under_evaluation", "rectifying", "national_review"})
+
+
 def publication_for(event: str, from_stage: object, to_stage: object) -> str | None:
     """The page an event publishes: its own; the notice of its batch when a case leaves it; or
     the registry when an institute enters it or comes back to it (designation, an evaluation,
@@ -73,6 +83,8 @@ def publication_for(event: str, from_stage: object, to_stage: object) -> str | N
         return PUBLICATIONS[event]
     if leaves_notice(from_stage, to_stage):
         return "notice"
+    if event == "change_contact" and _name(to_stage) in _IN_REGISTRY:
+        return "registry"  # a renamed institute is listed under its new name
     if to_stage == "designated" and from_stage != "designated":
         return "registry"
     return None

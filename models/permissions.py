@@ -44,6 +44,11 @@ ROLE_ACTIONS: Mapping[str, frozenset[Role]] = {
     "nominate_national": frozenset({R.BUREAU_OFFICER}),
     "record_national_outcome": frozenset({R.BUREAU_OFFICER}),
     "withdraw": frozenset({R.APPLICANT, R.DISTRICT_OFFICER, R.BUREAU_OFFICER}),
+    # A years-long case's data (models/changes.py): the organisation speaks for itself, the
+    # district for its candidates; the bureau alone moves a deadline.
+    "record_willingness": frozenset({R.APPLICANT, R.DISTRICT_OFFICER}),
+    "change_contact": frozenset({R.APPLICANT, R.DISTRICT_OFFICER}),
+    "extend_deadline": frozenset({R.BUREAU_OFFICER}),
 }
 
 
@@ -57,7 +62,7 @@ def operator_refusal(actor: Actor) -> str | None:
     if actor.role is None:
         return (
             f"the action names no role: {actor.name} must act as one of {roles} "
-            "(--role or IDRI_ROLE); an actor without a role has no rights"
+            "(the API gives the signed-in account's); an actor without a role has no rights"
         )
     if Role(actor.role) is R.SYSTEM:
         return (

@@ -22,7 +22,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models import (
@@ -31,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         documents,
         inbox,
         lifecycle,
-        limits,
         national,
         notifications,
         permissions,
@@ -69,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         RectificationReport,
         ReviewEntry,
         Role,
+        Rules,
         SiteInspection,
         Stage,
         Withdrawal,
@@ -76,6 +75,13 @@ with workflow.unsafe.imports_passed_through():
     from models.national import NominationRecord
     from models.rounds import NoticeBatch
     from models.time import add_years, cst_date, end_of_day, round_year_for
+
+from workflows.changes import REMINDER_KINDS, CaseChanges
+from workflows.checks import refuse
+from workflows.checks import require as _require
+from workflows.checks import require_mailbox as _require_mailbox
+from workflows.checks import require_name as _require_name
+from workflows.checks import require_text as _require_text
 
 BEFORE_NOTICE = frozenset(
     {Stage.SURVEYED, Stage.PLAN_SUBMITTED, Stage.RECOMMENDED, Stage.UNDER_REVIEW}
@@ -133,6 +139,20 @@ RECTIFICATION_RESTARTS_STABILITY = "rectification-restarts-stability"
 """Patch: from this version a completed rectification restarts the count of stable operation
 (稳定运行2年以上) a national recommendation needs; earlier runs counted from designation."""
 
+VOLUNTARY_PARTICIPATION = "voluntary-participation"
+"""Patch: from this version an organisation not willing to build an institute (企业自愿) belongs
+to no round, gets no reminders and no case actions until its willingness is recorded; earlier
+runs replay treating every organisation alike."""
+
+DUE_REMINDERS = "due-reminders"
+"""Patch: from this version a run reminds experts of missing reviews (and tells the bureau when
+one is overdue), and reminds the institute before its rectification deadline and before its
+evaluation opens; earlier runs replay with the overdue notices alone."""
+
+OBJECTIONS_WORDED = "objections-worded"
+"""Patch: from this version an objection's history entry names its objector, and a notice that
+closes after dismissed objections does not say it closed "without objection"."""
+
 EXPERT_SEARCH_ATTRIBUTE = "expert-search-attribute"
 """Patch: from this version a run keeps ``IdriExpert`` (the assigned experts' account names)
 with the other search attributes, so the Web UI finds an expert's cases. Earlier runs upserted
@@ -163,50 +183,12 @@ DELIVERY: dict[str, Any] = dict(
 )
 
 
-def refuse(message: str) -> ApplicationError:
-    """An operator error: shown to the caller as is, never retried."""
-    return ApplicationError(message, type="ActionRefused", non_retryable=True)
-
-
-def _require_text(value: str, what: str) -> None:
-    """A free text (opinion, reason, note): not empty, not too long, no control characters."""
-    problem = limits.text_problem(value, what)
-    if problem is not None:
-        raise refuse(problem)
-
-
-def _require_name(value: str, what: str) -> None:
-    """A one-line name (a person, an organisation, a file): see ``models/limits.py``."""
-    problem = limits.name_problem(value, what)
-    if problem is not None:
-        raise refuse(problem)
-
-
-def _require(payload: object) -> None:
-    """Refuse a payload that is missing or has no actor (a client sending JSON by hand), or whose
-    actor names no role or claims the workflow's own (validators only: the handlers replay
-    updates accepted before these rules)."""
-    actor = getattr(payload, "actor", None)
-    if payload is None or not isinstance(actor, Actor):
-        raise refuse("the action's input is missing or malformed: it needs an actor and its data")
-    denied = permissions.operator_refusal(actor) if actor.name and actor.name.strip() else None
-    if denied:
-        raise refuse(f"permission denied: {denied}")
-
-
-def _require_mailbox(address: str | None, whose: str) -> None:
-    """One plain address, or none: anything else could never be mailed, or mail others."""
-    problem = limits.mailbox_problem(address, whose)
-    if problem is not None:
-        raise refuse(problem)
-
-
 def _same_organisation(a: str, b: str) -> bool:
     return "".join(a.split()).casefold() == "".join(b.split()).casefold()
 
 
 @workflow.defn
-class InstituteWorkflow:
+class InstituteWorkflow(CaseChanges):
     """The case of one candidate organisation; workflow id ``institute-<case id>``."""
 
     @workflow.init
@@ -215,7 +197,11 @@ class InstituteWorkflow:
         self._case: CaseState = input.carried or CaseState(
             survey=input.survey, created_at=now, stage_entered_at=now
         )
+        if input.carried is None:
+            self._case.duplicate_warning = input.duplicate_warning
         self._policy: Policy | None = None
+        self._rules = Rules()
+        """The rules of this run (decided by their patches when the run starts)."""
         self._lock = asyncio.Lock()
         self._version = 0
         """Bumped after every recorded event; the main loop re-plans its timer on a change."""
@@ -250,6 +236,12 @@ class InstituteWorkflow:
             denied = permissions.survey_refusal(survey)
             if denied:
                 raise refuse(f"permission denied: {denied}; case {survey.case_id} not started")
+        if input.carried is None and input.duplicate_warning is not None:
+            _require_text(input.duplicate_warning, "the duplicate construction warning")
+        self._rules = Rules(
+            voluntary=workflow.patched(VOLUNTARY_PARTICIPATION),
+            reminders=workflow.patched(DUE_REMINDERS),
+        )
         self._policy = await workflow.execute_activity(
             records.ActivityName.LOAD_POLICY, result_type=Policy, **QUICK
         )
@@ -267,18 +259,28 @@ class InstituteWorkflow:
                 self._case.reminders_sent = deadlines.reminders_already_past(
                     self._case, self._policy, workflow.now()
                 )
+
+                if not deadlines.idle(self._case, self._rules):
+                    self._join_round(self._case.created_at)
                 # The operator who recorded the candidate, not the system: every action
                 # names who took it. A case started before surveys checked the role may
                 # carry an actor without one; its history keeps the system as before.
                 creator = survey.actor if survey.actor.role is not None else SYSTEM
-                await self._record("created", creator, "candidate recorded")
+                reason = "candidate recorded"
+                details = {}
+                if deadlines.idle(self._case, self._rules):
+                    reason += " (not willing to build an institute now: 企业自愿)"
+                    details["willing"] = "false"
+                if self._case.duplicate_warning:
+                    details["duplicate_warning"] = self._case.duplicate_warning
+                await self._record("created", creator, reason, details=details)
         else:
             self._publish_search_attributes(self.status())
             for key in self._case.undelivered:
                 self._deliver(key, "mail of the last run")
             self._case.undelivered = []
         while not self._case.stage.terminal and not self._time_to_continue():
-            deadline = deadlines.next_deadline(self._case, self._policy)
+            deadline = deadlines.next_deadline(self._case, self._policy, self._rules)
             seen = self._version
             if deadline is not None and deadline.at <= workflow.now():
                 await self._on_deadline(deadline, seen)
@@ -355,8 +357,9 @@ class InstituteWorkflow:
             elif deadline.kind == "round_deadline":
                 missed_round = case.round_year
                 assert missed_round is not None
-                new_stage = lifecycle.apply(case, policy, workflow.now(), "miss_round")
+                new_stage = lifecycle.apply(case, policy, workflow.now(), "miss_round", self._rules)
                 case.missed_rounds += 1
+                case.round_extended_to = None
                 if not new_stage.terminal:
                     case.round_year = missed_round + 1
                     case.reminders_sent = []
@@ -369,15 +372,27 @@ class InstituteWorkflow:
                     details={"round_year": str(missed_round)},
                 )
             elif deadline.kind == "notice_end":
-                new_stage = lifecycle.apply(case, policy, workflow.now(), "close_notice")
+                new_stage = lifecycle.apply(
+                    case, policy, workflow.now(), "close_notice", self._rules
+                )
+                details = {}
+                dismissed = sum(1 for o in case.objections if o.status == "dismissed")
                 if new_stage is Stage.DESIGNATED:
                     self._designate()
                     reason = "public notice closed without objection"
+                    if dismissed and workflow.patched(OBJECTIONS_WORDED):
+                        reason = (
+                            f"public notice closed; the {dismissed} objection(s) lodged were "
+                            "dismissed after investigation"
+                        )
+                        details["objections_dismissed"] = str(dismissed)
                 else:
                     reason = (
                         f"public notice closed with {len(case.open_objections())} open objection(s)"
                     )
-                await self._transition("close_notice", SYSTEM, new_stage, reason)
+                await self._transition("close_notice", SYSTEM, new_stage, reason, details=details)
+            elif deadline.kind in REMINDER_KINDS:
+                await self._send_reminder(deadline)
             else:
                 case.overdue_notified = True
                 event = "evaluation_due" if deadline.kind == "evaluation_due" else "overdue"
@@ -407,6 +422,9 @@ class InstituteWorkflow:
             self._case.stage = new_stage
             self._case.stage_entered_at = workflow.now()
             self._case.overdue_notified = False
+            # An extended deadline and the reminders sent belong to the stage left behind.
+            self._case.review_extended_to = self._case.round_extended_to = None
+            self._case.reminders_from, self._case.due_reminders_sent = None, []
         return await self._record(
             event, actor, reason, from_stage=from_stage, details=details, expert=expert
         )
@@ -530,7 +548,12 @@ class InstituteWorkflow:
                 [*search.updates(values), search.expert_update(experts)]
             )
             self._search_values, self._search_experts = values, experts
-        workflow.set_current_details(_details_markdown(status))
+        assert self._policy is not None
+        workflow.set_current_details(
+            _details_markdown(
+                status, self._case, lifecycle.nothing_allowed(self._case, self._policy)
+            )
+        )
 
     # --- Queries ---------------------------------------------------------------------------
 
@@ -538,8 +561,8 @@ class InstituteWorkflow:
     def status(self) -> CaseStatus:
         case, policy = self._case, self._policy
         return case.status(
-            deadlines.next_deadline(case, policy) if policy else None,
-            lifecycle.allowed_actions(case, policy or Policy(), workflow.now()),
+            deadlines.next_deadline(case, policy, self._rules) if policy else None,
+            lifecycle.allowed_actions(case, policy or Policy(), workflow.now(), self._rules),
         )
 
     @workflow.query
@@ -555,13 +578,17 @@ class InstituteWorkflow:
     def _check(self, trigger: str, actor: Actor) -> None:
         """Refuse an action the stage, a guard or the actor's role forbids."""
         if not isinstance(actor, Actor) or not actor.name or not actor.name.strip():
-            raise refuse("every action needs the operator's identity (--as or IDRI_ACTOR)")
+            raise refuse(
+                "every action needs the identity of whoever takes it (an actor with a name)"
+            )
         # In a run's first moments its periods are still being loaded (``load_policy``): guards
         # decided on the defaults would refuse what the bureau's settings allow (an evaluation
         # window other than 90 days, right after a continue-as-new). A validator then leaves the
         # stage and the guards to the handler, which waits for the periods and checks again.
         if self._policy is not None:
-            reason = lifecycle.refusal(self._case, self._policy, workflow.now(), trigger)
+            reason = lifecycle.refusal(
+                self._case, self._policy, workflow.now(), trigger, self._rules
+            )
             if reason:
                 raise refuse(reason)
         # A role-less actor reaches here only when a handler replays an update accepted before
@@ -597,7 +624,9 @@ class InstituteWorkflow:
                 recheck()
             assert self._policy is not None
             # The machine decides on the case as it stands; the action's data comes after.
-            new_stage = lifecycle.apply(self._case, self._policy, workflow.now(), trigger)
+            new_stage = lifecycle.apply(
+                self._case, self._policy, workflow.now(), trigger, self._rules
+            )
             details = (change() if change else None) or {}
             await self._after(trigger, new_stage, details, batch)
             return await self._transition(
@@ -733,9 +762,14 @@ class InstituteWorkflow:
             assert self._policy is not None
             case = self._case
             case.recommendation = recommendation
-            case.round_year = round_year_for(
-                workflow.now(), self._policy.round_deadline_month, self._policy.round_deadline_day
-            )
+            extended = case.round_extended_to
+            if extended is None or workflow.now() > extended:
+                # Within a round deadline the bureau extended, the case stays in its round.
+                case.round_year = round_year_for(
+                    workflow.now(),
+                    self._policy.round_deadline_month,
+                    self._policy.round_deadline_day,
+                )
             return {
                 "round_year": str(case.round_year),
                 "national_ambition": str(recommendation.national_ambition).lower(),
@@ -752,7 +786,10 @@ class InstituteWorkflow:
     @workflow.update
     async def assign_expert(self, assignment: ExpertAssignment) -> CaseStatus:
         entry = ReviewEntry(
-            assignment.expert.strip(), assignment.organisation.strip(), assignment.email
+            assignment.expert.strip(),
+            assignment.organisation.strip(),
+            assignment.email,
+            assigned_at=workflow.now(),
         )
 
         def change() -> dict[str, str]:
@@ -894,12 +931,19 @@ class InstituteWorkflow:
                 len(self._case.objections) + 1, objection.objector, objection.reason, workflow.now()
             )
             self._case.objections.append(entry)
-            return {"objection_id": str(entry.id), "objector": entry.objector}
+            details = {"objection_id": str(entry.id), "objector": entry.objector}
+            if named:
+                details["reason"] = objection.reason
+            return details
 
+        reason = objection.reason
+        named = workflow.patched(OBJECTIONS_WORDED)
+        if named:
+            reason = f"objection by {objection.objector.strip()}: {objection.reason}"
         return await self._act(
             "lodge_objection",
             objection.actor,
-            objection.reason,
+            reason,
             change,
             recheck=self._objections_accepted,
         )
@@ -991,7 +1035,9 @@ class InstituteWorkflow:
             _require_text(reason, "the reason for the evaluation")
         trigger = self._opening_trigger(opening)
         if trigger == "open_evaluation" and self._policy is not None and not reason.strip():
-            refused = lifecycle.refusal(self._case, self._policy, workflow.now(), trigger)
+            refused = lifecycle.refusal(
+                self._case, self._policy, workflow.now(), trigger, self._rules
+            )
             if refused and "open_evaluation_out_of_cycle" in refused:
                 raise refuse(
                     f"{refused}; to evaluate now, outside the regular window, give the reason "
@@ -1006,7 +1052,8 @@ class InstituteWorkflow:
         reason = opening.reason if isinstance(opening.reason, str) else ""
         if not reason.strip() or self._policy is None:
             return "open_evaluation"
-        if lifecycle.refusal(self._case, self._policy, workflow.now(), "open_evaluation"):
+        now = workflow.now()
+        if lifecycle.refusal(self._case, self._policy, now, "open_evaluation", self._rules):
             return "open_evaluation_out_of_cycle"
         return "open_evaluation"
 
@@ -1148,15 +1195,25 @@ class InstituteWorkflow:
         _require_text(withdrawal.reason, "the reason for withdrawing")
 
 
-def _details_markdown(status: CaseStatus) -> str:
-    """The case at a glance, as the Web UI shows it beside the workflow."""
-    awaited = ", ".join(status.allowed_actions) or "nothing (closed)"
+def _details_markdown(status: CaseStatus, case: CaseState, nothing_allowed: str) -> str:
+    """The case at a glance, as the Web UI shows it beside the workflow: on every run, so a case
+    that continued as new (its static summary and details belong to its first run) still names
+    its organisation, district, direction and case id."""
+    awaited = ", ".join(status.allowed_actions) or nothing_allowed
     lines = [
         f"**{status.organisation}** · {catalog.DISTRICTS.get(status.district).label} · "
         f"{catalog.DIRECTIONS.get(status.direction).label}",
+        f"**Case:** `{status.case_id}`"
+        + (f" (re-application of `{status.previous_case_id}`)" if status.previous_case_id else ""),
         f"**Stage:** `{status.stage.value}` ({status.level.value})",
         f"**Awaiting:** {awaited}",
     ]
+    if not status.willing:
+        lines.append("**Willing:** no (企业自愿: not chased until it says it is willing)")
+    if case.former_organisations:
+        lines.append(f"**Formerly:** {'; '.join(case.former_organisations)}")
+    if status.duplicate_warning:
+        lines.append(f"**Warning (错位发展):** {status.duplicate_warning}")
     if deadline := status.deadline:
         lines.append(f"**Next deadline:** {deadline.description}, {deadline.at.isoformat()}")
     if status.round_year:

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from idri.api import accounts, cases, documents, inbox, rounds
+from idri.api import accounts, cases, changes, documents, inbox, rounds
 from idri.api.deps import Services
 from idri.service.errors import ServiceError, StillRecording, Throttled
 from idri.web.app import create_web_app
@@ -35,6 +35,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(accounts.router, prefix="/api")
     app.include_router(cases.router, prefix="/api")
     app.include_router(rounds.router, prefix="/api")
+    app.include_router(changes.router, prefix="/api")
     app.include_router(documents.router, prefix="/api")
     app.include_router(inbox.router, prefix="/api")
     app.add_exception_handler(ServiceError, _service_error)

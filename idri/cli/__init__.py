@@ -23,6 +23,7 @@ import typer
 from idri.cli import (
     actions,
     calendar,
+    changes,
     documents,
     ended,
     inbox,
@@ -92,6 +93,7 @@ def _options(
 app.add_typer(survey.app, rich_help_panel=survey.HELP_PANEL)
 actions.register(app)
 selection.register(app)
+changes.register(app)
 views.register(app)
 inbox.register(app)
 documents.register(app)

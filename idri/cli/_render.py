@@ -39,6 +39,12 @@ def allowed_text(status: Json) -> str:
     stage = status.get("stage")
     if stage in {s.value for s in Stage} and Stage(stage).terminal:
         return "nothing (the case is closed)"
+    if stage == Stage.DESIGNATED.value and status.get("next_evaluation_due"):
+        # Designated and waiting for its tracking evaluation: in the registry, not closed.
+        return (
+            f"nothing until its tracking evaluation opens (due {day(status['next_evaluation_due'])}); "
+            "it stays designated"
+        )
     return "nothing until the next deadline"
 
 
@@ -131,7 +137,16 @@ def _optional_rows(s: Json) -> list[tuple[str, str]]:
         ("missed_rounds", "Missed rounds", str),
         ("previous_case_id", "Re-application of", literal),
     ]
-    return [(name, form(s[key])) for key, name, form in shown_as if s.get(key)]
+    rows = [(name, form(s[key])) for key, name, form in shown_as if s.get(key)]
+    if s.get("willing") is False:
+        rows.append(
+            ("Willing", "no (企业自愿: no round, no reminders until it says it is willing)")
+        )
+    if s.get("former_organisations"):
+        rows.append(("Formerly", "; ".join(literal(n) for n in s["former_organisations"])))
+    if s.get("duplicate_warning"):
+        rows.append(("[yellow]错位发展[/]", literal(s["duplicate_warning"])))
+    return rows
 
 
 def criteria_text(scores: Json) -> str:

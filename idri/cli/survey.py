@@ -14,7 +14,7 @@ row is one request, at most :data:`IMPORT_CONCURRENCY` at a time.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -215,7 +215,12 @@ def import_(
                 "valid": len(parsed.candidates),
                 "invalid": [{"line": p.line, "reason": p.reason} for p in parsed.problems],
                 "started": [
-                    {"line": c.line, "case_id": r.case_id, "organisation": r.organisation}
+                    {
+                        "line": c.line,
+                        "case_id": r.case_id,
+                        "organisation": r.organisation,
+                        "warnings": r.warnings,
+                    }
                     for c, r in started
                 ],
                 "existing": [
@@ -230,6 +235,9 @@ def import_(
             f"{literal(file.name)}: [green]{len(started)} started[/], {len(existing)} already "
             f"recorded, {len(parsed.problems)} invalid skipped, {len(failed)} failed"
         )
+        for candidate, new in started:
+            for warning in new.warnings:  # 错位发展, as `survey add` gives it
+                warn(f"{parsed.unit} {candidate.line} ({new.case_id}): {warning}")
         for candidate, case in existing:
             out.print(
                 f"  {parsed.unit} {candidate.line}: already case {literal(case.case_id)} "
@@ -247,6 +255,7 @@ def import_(
 class Started:
     case_id: str
     organisation: str
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -304,4 +313,7 @@ def _start(candidate: Candidate) -> Started | Existing | ApiError:
         except (ApiError, KeyError, TypeError):
             stage = "unknown"
         return Existing(case_id, str(stage))
-    return Started(started["case_id"], started.get("organisation") or candidate.organisation)
+    warnings = [str(w) for w in started.get("warnings") or []]
+    return Started(
+        started["case_id"], started.get("organisation") or candidate.organisation, warnings
+    )

@@ -114,7 +114,7 @@ def list_cases(
     ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 500,
     overdue: Annotated[
-        bool, typer.Option("--overdue", help="Only cases with work overdue.")
+        bool, typer.Option("--overdue", metavar="", help="Only cases with work overdue.")
     ] = False,
     due_before: Annotated[
         str | None, typer.Option("--due-before", metavar="DATE", help="Work due before this day.")

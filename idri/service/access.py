@@ -7,10 +7,12 @@ those are decided here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from idri.auth.accounts import Account, AccountRole
 from models import permissions
 from models.candidates import organisation_key
-from models.case import Actor, Role
+from models.case import Actor, CaseStatus, Role
 
 ROLE_OF: dict[AccountRole, Role] = {
     # An admin runs cases as a bureau officer (a fresh `idri up` has only the admin); history
@@ -30,8 +32,26 @@ def actor_of(account: Account) -> Actor:
     return Actor(name=account.name, role=ROLE_OF[account.role], district=account.district)
 
 
+def status_refusal(account: Account, status: CaseStatus) -> str | None:
+    """``case_refusal`` for a case whose status is in hand."""
+    return case_refusal(
+        account,
+        case_id=status.case_id,
+        district=status.district,
+        organisation=status.organisation,
+        experts=[r.expert for r in status.reviews],
+        former=status.former_organisations,
+    )
+
+
 def case_refusal(
-    account: Account, *, case_id: str, district: str, organisation: str, experts: list[str]
+    account: Account,
+    *,
+    case_id: str,
+    district: str,
+    organisation: str,
+    experts: list[str],
+    former: Sequence[str] = (),
 ) -> str | None:
     """Why ``account`` may not see (nor act on) this case, or ``None``."""
     role = account.role
@@ -44,9 +64,9 @@ def case_refusal(
         )
     if role is AccountRole.EXPERT and account.name not in experts:
         return f"{account.name} is not an expert assigned to case {case_id}"
-    if role is AccountRole.APPLICANT and organisation_key(
-        account.organisation or ""
-    ) != organisation_key(organisation):
+    # A renamed organisation's applicant account still speaks for it under its former name.
+    names = {organisation_key(n) for n in (organisation, *former)}
+    if role is AccountRole.APPLICANT and organisation_key(account.organisation or "") not in names:
         return f"{account.name} speaks for {account.organisation}; case {case_id} is not its case"
     return None
 

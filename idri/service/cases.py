@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -25,11 +26,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.endings import CaseEnding, ending_of
-from activities.registry_read import events_of_kind
+from activities.registry_read import events_of_kind, institutes
 from idri.auth.accounts import Account, AccountNotFound, AccountRole, AccountStore
-from idri.service.access import SEES_EVERY_CASE, actor_of, case_refusal
+from idri.service.access import SEES_EVERY_CASE, actor_of, status_refusal
 from idri.service.actions import AssignExperts, CaseAction, NewCase, SubmitReview
-from idri.service.errors import Forbidden, Invalid, NotFound, Refused
+from idri.service.errors import Forbidden, Invalid, NotFound, Refused, Unavailable
 from idri.service.inbox import waiting_cases
 from idri.service.temporal import (
     accepted_then_done,
@@ -54,6 +55,7 @@ from models.case import (
     SurveyRecord,
 )
 from models.catalog import DIRECTIONS, DISTRICTS, UnknownEntry
+from models.duplicates import CaseRef, duplicate_warning
 from workflows.institute import InstituteWorkflow, workflow_id
 
 LIST_LIMIT = 500
@@ -118,6 +120,18 @@ class CaseService:
             )
         return CaseView(status, ending)
 
+    async def status_and_history(
+        self, account: Account, case_id: str
+    ) -> tuple[CaseView, list[HistoryEntry]]:
+        """``status``, then the history without asking the status again (``history`` after
+        ``status`` asks it twice). One query after the other, never two at once: a case with a
+        workflow task in flight buffers one query only and refuses a second ("consistent
+        query buffer is full"), as the 10,000-case benchmark showed (bench/RESULTS.md)."""
+        view = await self.status(account, case_id)
+        handle = case_handle(self.client, view.status.case_id)
+        history = await answer(self.client, case_id, handle.query(InstituteWorkflow.history))
+        return view, history
+
     async def history(self, account: Account, case_id: str) -> list[HistoryEntry]:
         case_id = normalise_case_id(case_id)
         await self._visible_status(account, case_id)
@@ -152,10 +166,11 @@ class CaseService:
             if only is not None and case_id not in only:
                 continue
             organisation = str(await execution.memo_value("organisation", default=""))
-            if account.role is AccountRole.APPLICANT and organisation_key(
-                organisation
-            ) != organisation_key(account.organisation or ""):
-                continue
+            if account.role is AccountRole.APPLICANT:
+                former = await execution.memo_value("former_organisations", default=[])
+                names = {organisation_key(str(n)) for n in (organisation, *former)}
+                if organisation_key(account.organisation or "") not in names:
+                    continue
             attrs = execution.typed_search_attributes
             rows.append(
                 {
@@ -260,16 +275,18 @@ class CaseService:
         denied = permissions.survey_refusal(survey)
         if denied:
             raise Forbidden(f"permission denied: {denied}; case {case_id} not started")
-        existing = await self._duplicate_construction(district, direction)
-        await self._start_workflow(survey)
-        warnings = []
-        if existing:
-            warnings.append(
-                f"{DISTRICTS.get(district).zh} already has an institute in "
-                f"{DIRECTIONS.get(direction).zh} ({', '.join(existing)}): the plan asks to "
-                "avoid duplicate construction (错位发展), so the reviewing officer should weigh "
-                "this"
+        # 错位发展: kept on the case (status, the Web UI, the report), and told to the caller.
+        try:
+            warning = await asyncio.to_thread(
+                duplicate_construction, self.registry, case_id, organisation, district, direction
             )
+        except SQLAlchemyError:
+            raise Unavailable(
+                f"the registry cannot be read to check duplicate construction (错位发展): case "
+                f"{case_id} not started; try again when the registry is back"
+            ) from None
+        await self._start_workflow(survey, warning)
+        warnings = [warning] if warning else []
         return Started(case_id, workflow_id(case_id), organisation, warnings)
 
     # --- Helpers ---------------------------------------------------------------------------
@@ -285,13 +302,7 @@ class CaseService:
         """The case's status, once ``account`` is known to be allowed to see the case."""
         handle = case_handle(self.client, case_id)
         status = await answer(self.client, case_id, handle.query(InstituteWorkflow.status))
-        denied = case_refusal(
-            account,
-            case_id=case_id,
-            district=status.district,
-            organisation=status.organisation,
-            experts=[r.expert for r in status.reviews],
-        )
+        denied = status_refusal(account, status)
         if denied:
             raise Forbidden(f"permission denied: {denied}")
         return status
@@ -327,7 +338,7 @@ class CaseService:
             if e.details.get("expert") == expert
         }
 
-    async def _start_workflow(self, survey: SurveyRecord) -> None:
+    async def _start_workflow(self, survey: SurveyRecord, warning: str | None = None) -> None:
         district, direction = DISTRICTS.get(survey.district), DIRECTIONS.get(survey.direction)
         details = [
             f"**Organisation:** {survey.organisation}",
@@ -340,7 +351,7 @@ class CaseService:
         try:
             await self.client.start_workflow(
                 InstituteWorkflow.run,
-                InstituteInput(survey),
+                InstituteInput(survey, duplicate_warning=warning),
                 id=workflow_id(survey.case_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -400,17 +411,21 @@ class CaseService:
                 "earlier case"
             )
 
-    async def _duplicate_construction(self, district: str, direction: str) -> list[str]:
-        """Institutes already designated in this district and direction (错位发展)."""
-        stages = "', '".join(("designated", "under_evaluation", "rectifying", "national_review"))
-        query = (
-            f"{search.DISTRICT.name} = '{district}' AND {search.DIRECTION.name} = '{direction}' "
-            f"AND {search.STAGE.name} IN ('{stages}') AND ExecutionStatus != 'ContinuedAsNew'"
-        )
-        return [
-            execution.id.removeprefix("institute-")
-            async for execution in self.client.list_workflows(query, limit=5)
-        ]
+
+def duplicate_construction(
+    registry: Engine, case_id: str, organisation: str, district: str, direction: str
+) -> str | None:
+    """错位发展 (避免重复建设): the registry's designated institutes and open applications in the
+    district and direction of a new candidate, as one warning (``models/duplicates.py``, the
+    rule the bureau's report applies too), or None."""
+    new = CaseRef(case_id, organisation, district, direction, Stage.SURVEYED)
+    others = [
+        CaseRef(i.case_id, i.organisation, i.district, i.direction, Stage(i.stage))
+        for i in institutes(registry)
+        if i.district == district and i.direction == direction
+    ]
+    found = duplicate_warning(new, others)
+    return found.message if found else None
 
 
 def _list_query(wanted: CaseFilter) -> str:

@@ -25,7 +25,7 @@ from activities.db import read_session
 from activities.tables import DocumentRow
 from idri.auth.accounts import Account
 from idri.documents.store import CHUNK, DocumentStore, TooLarge, receive, too_large
-from idri.service.access import actor_of
+from idri.service.access import actions_for, actor_of, status_refusal
 from idri.service.actions import CaseAction
 from idri.service.cases import CaseService, CaseView
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused
@@ -190,11 +190,37 @@ class DocumentService:
         if denied:
             raise Forbidden(f"permission denied: {denied}; nothing was kept")
 
+    def attachable(self, account: Account, status: CaseStatus) -> list[documents.DocumentKind]:
+        """The kinds ``account`` may upload to the case now (by the checks ``upload`` makes
+        before reading a byte): what the workbench offers on its upload form."""
+        actor = actor_of(account)
+        kinds = []
+        for kind in documents.DocumentKind:
+            # The plan is submit_plan: offered when the role may take it now (the workflow
+            # would refuse it from anyone else, once the file had been read).
+            plan = kind is documents.DocumentKind.PLAN
+            if plan and "submit_plan" not in actions_for(account, status.allowed_actions):
+                continue
+            try:
+                self._check_attachable(status.case_id, status, kind, actor)
+            except (Refused, Forbidden):
+                continue
+            kinds.append(kind)
+        return kinds
+
     async def list_documents(self, account: Account, case_id: str) -> list[DocumentInfo]:
         """Every document recorded on the case, oldest first (a name given twice: both)."""
         case_id = normalise_case_id(case_id)
-        await self.cases.status(account, case_id)
-        return await asyncio.to_thread(self._rows, case_id, None)
+        status = (await self.cases.status(account, case_id)).status
+        return await self.documents_of(account, status)
+
+    async def documents_of(self, account: Account, status: CaseStatus) -> list[DocumentInfo]:
+        """``list_documents`` for a caller holding the case's status already (the case page):
+        the same visibility rule, checked on that status, without asking the case again."""
+        denied = status_refusal(account, status)
+        if denied:
+            raise Forbidden(f"permission denied: {denied}")
+        return await asyncio.to_thread(self._rows, status.case_id, None)
 
     async def get(self, account: Account, case_id: str, name: str) -> Download:
         """The newest document of that name on the case, to stream.

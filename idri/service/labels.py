@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from activities.templates import direction, district, label
 
-__all__ = ["direction", "district", "event", "level", "role", "stage"]
+__all__ = ["action", "direction", "district", "event", "level", "role", "stage"]
 
 # The account roles' names; the case roles' names in labels.json are the mails' (bureau, ...).
 _ROLES = {
@@ -25,6 +25,19 @@ def stage(code: str | None) -> dict[str, str]:
 
 def event(code: str | None) -> dict[str, str]:
     return label("events", code)
+
+
+# The inbox's actions that are not one event of the history (``models.inbox``).
+_ACTIONS = {
+    "decide": {"zh": "综合评价", "en": "Decision"},
+    "resolve_objection": {"zh": "处理异议", "en": "Resolve an objection"},
+    "record_evaluation": {"zh": "跟踪评估结果", "en": "Record the evaluation"},
+}
+
+
+def action(code: str | None) -> dict[str, str]:
+    """An inbox item's action: the event it records, or the form that ends it."""
+    return _ACTIONS.get(code or "") or event(code)
 
 
 def level(code: str | None) -> dict[str, str]:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from idri.auth.accounts import Account
 from idri.service.access import actions_for, sees_personal_data
 from idri.service.cases import CaseService, CaseView
+from idri.service.documents import DocumentInfo, DocumentService
 from idri.web.forms import ActionForm, shown
+from idri.web.uploads import UploadKind, upload_kinds
 from models.case import HistoryEntry, ReviewEntry
 
 OBJECTION_EVENTS = frozenset({"lodge_objection", "uphold_objection", "dismiss_objection"})
@@ -24,12 +26,19 @@ class CasePage:
     """Whether the caller may read people's contact data (experts' e-mail addresses)."""
     may_take: list[str]
     forms: list[ActionForm]
+    documents: list[DocumentInfo]
+    """The case's documents, oldest first (as ``GET /api/cases/{id}/documents``)."""
+    uploads: list[UploadKind]
+    """The kinds of document the caller may upload now; empty: no upload form."""
 
 
-async def case_page(cases: CaseService, account: Account, case_id: str) -> CasePage:
-    # The status first: it is the visibility check (403 before anything else is read).
-    view = await cases.status(account, case_id)
-    history = await cases.history(account, view.status.case_id)
+async def case_page(
+    cases: CaseService, documents: DocumentService | None, account: Account, case_id: str
+) -> CasePage:
+    # The status first: it is the visibility check (403 before anything else is read). Then
+    # the history and the documents, one after the other (see ``status_and_history``).
+    view, history = await cases.status_and_history(account, case_id)
+    kept = await documents.documents_of(account, view.status) if documents else []
     personal = sees_personal_data(account, view.status.district)
     may_take = actions_for(account, view.status.allowed_actions)
     return CasePage(
@@ -40,4 +49,6 @@ async def case_page(cases: CaseService, account: Account, case_id: str) -> CaseP
         personal=personal,
         may_take=may_take,
         forms=shown(may_take),
+        documents=kept,
+        uploads=upload_kinds(documents, account, view) if documents is not None else [],
     )

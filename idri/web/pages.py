@@ -13,24 +13,24 @@ from fastapi.responses import RedirectResponse, Response
 from idri.api.deps import Found
 from idri.reports import chart
 from idri.service import actions as a
-from idri.service.access import actions_for
 from idri.service.cases import CaseFilter
 from idri.service.errors import Forbidden, Invalid, NotFound, Refused, ServiceError
+from idri.service.inbox import INBOX_LIMIT, inbox
 from idri.service.registry import registry
 from idri.service.report import bureau_report
 from idri.settings import Settings
+from idri.web import uploads
 from idri.web.casepage import case_page
 from idri.web.forms import BY_KEY, call_for
 from idri.web.render import page
 from idri.web.session import Form, SignedIn
 from models.case import Stage
 from models.catalog import DIRECTIONS, DISTRICTS
-from models.lifecycle import actions_from
 
 router = APIRouter()
 
-WORK_CASES = 100
-"""Cases the placeholder inbox lists."""
+WORK_ITEMS = INBOX_LIMIT
+"""Items 我的待办 lists (the oldest; the page says how many wait in all)."""
 LIST_LIMIT = 200
 
 
@@ -41,19 +41,9 @@ def home() -> Response:
 
 @router.get("/work")
 async def my_work(request: Request, found: Found, session: SignedIn) -> Response:
-    """我的待办. Until the inbox of issue 20 lands: the open cases the account may see, newest
-    first, those in a stage where its role has something to do first. One visibility list, no
-    question to each case: the stage's actions come from the lifecycle table, so a case whose
-    guard does not hold yet (approval before the inspection) is listed all the same."""
-    account = session.account
-    rows = await found.cases.list_cases(account, CaseFilter(open_only=True, limit=WORK_CASES))
-    items = []
-    for row in rows:
-        stage = Stage(row["stage"]) if row["stage"] else None
-        mine = actions_for(account, actions_from(stage)) if stage else []
-        items.append({"row": row, "mine": mine})
-    items.sort(key=lambda item: not item["mine"])  # waiting on my role first, then the others
-    return page(request, "work.html", session, title="我的待办", items=items)
+    """我的待办: the inbox ``GET /api/inbox`` answers (``idri.service.inbox``), oldest first."""
+    waiting = await asyncio.to_thread(inbox, session.account, found.registry, limit=WORK_ITEMS)
+    return page(request, "work.html", session, title="我的待办", inbox=waiting)
 
 
 @router.get("/cases")
@@ -132,6 +122,19 @@ async def case(request: Request, found: Found, session: SignedIn, case_id: str) 
     return await _case(request, found, session, case_id)
 
 
+@router.post("/cases/{case_id}/documents")
+async def upload(request: Request, found: Found, session: SignedIn, case_id: str) -> Response:
+    """The upload form (multipart, its CSRF token checked in ``uploads.take``). Kept: back to
+    the case's documents; refused: the case page again, the service's message on the form."""
+    request.state.action = "documents"
+    refused = await uploads.take(request, uploads.service_of(found), session, case_id)
+    if refused is not None:
+        request.state.outcome = "UploadRefused"
+        sent = ("documents", refused.message, refused.sent)
+        return await _case(request, found, session, case_id, refusal=sent, status=refused.status)
+    return RedirectResponse(f"/cases/{case_id}#documents", status_code=303)
+
+
 @router.post("/cases/{case_id}/{key}")
 async def act(
     request: Request, found: Found, session: SignedIn, form: Form, case_id: str, key: str
@@ -189,7 +192,7 @@ async def _case(
     refusal: tuple[str, str, dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    shown = await case_page(found.cases, session.account, case_id)
+    shown = await case_page(found.cases, found.documents, session.account, case_id)
     return page(
         request,
         "case.html",
@@ -199,6 +202,8 @@ async def _case(
         c=shown,
         s=shown.view.status,
         refusal=refusal,
+        kind_names=uploads.KIND_NAMES,
+        accept=uploads.ACCEPT,
     )
 
 

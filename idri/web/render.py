@@ -37,6 +37,7 @@ def environment() -> Environment:
     env.globals.update(
         stage=labels.stage,
         event=labels.event,
+        action=labels.action,
         level=labels.level,
         role=labels.role,
         district=labels.district,

@@ -75,11 +75,15 @@ def current(request: Request, found: Found) -> Session:
 SignedIn = Annotated[Session, Depends(current)]
 
 
-async def checked_form(request: Request, secret: str) -> FormData:
-    """The posted form, if it carries the CSRF token bound to ``secret``."""
-    form = await request.form()
+async def checked_form(
+    request: Request, secret: str, *, max_files: int = 1000, max_fields: int = 1000
+) -> FormData:
+    """The posted form, if it carries the CSRF token bound to ``secret`` (Starlette's limits on
+    its parts unless told)."""
+    form = await request.form(max_files=max_files, max_fields=max_fields)
     sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_for(secret)):
+        await form.close()  # an uploaded file's spool, if any
         raise CsrfRefused()
     return form
 

@@ -31,6 +31,7 @@ COMMANDS = {
     ),
     *("report", "calendar", "up", "simulate", "schedules", "ended"),
     *("user", "login", "logout", "whoami", "password"),
+    *("willing", "contact", "deadline"),
 }
 """Every top-level command and group, as the README and ``idri --help`` name them."""
 

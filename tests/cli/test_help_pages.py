@@ -15,6 +15,7 @@ CONFIRMS_ONLY = {
     "schedules pause": "says which schedule it paused (`schedules list --json` has the state)",
     "schedules resume": "says which schedule it resumed",
     "schedules trigger": "says which schedule it triggered (`schedules list --json` has the runs)",
+    "document get": "writes the document's own bytes (to a file, or to stdout with -o -)",
 }
 """Commands that print a confirmation, no data, and why."""
 

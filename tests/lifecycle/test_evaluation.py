@@ -154,8 +154,8 @@ async def test_thirty_years_of_evaluations_keep_every_run_small(
             await case.evaluate(EvaluationResult.GOOD)
         status = await case.status()
         assert status.stage is Stage.DESIGNATED
-        assert (
-            status.history_length == 12 + 2 * 10
-        )  # designation path (3 experts), then open + good each cycle
+        # The designation path (a panel of three), then each cycle: the reminder before the evaluation opens, the
+        # opening and the result.
+        assert status.history_length == 12 + 3 * 10
         latest = await h.client.get_workflow_handle(case.handle.id).fetch_history()
         assert len(latest.events) < 60, "a run carries state, not the years behind it"

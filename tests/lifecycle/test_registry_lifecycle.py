@@ -74,6 +74,9 @@ TOLD: dict[str, frozenset[str]] = {
     "rate_good": frozenset({"applicant", "district"}),
     # ...the bureau (and the supervising district) on overdue deadlines...
     "overdue": frozenset({"bureau", "district"}),
+    # ...the institute before its evaluation opens and before its rectification deadline...
+    "evaluation_reminder": frozenset({"applicant", "district"}),
+    "rectification_reminder": frozenset({"applicant", "district"}),
     # ...and delisting.
     "delist": frozenset({"applicant", "district", "bureau"}),
 }
@@ -521,9 +524,12 @@ async def test_a_delisting_leaves_the_registry_and_is_announced(
         with registry_of(h) as engine:
             entries = await recorded(h, case, engine)
             designation, delisting = only(entries, "dismiss_objection"), only(entries, "delist")
-            assert [e.event for e in entries][-5:] == [
+            assert [e.event for e in entries][-7:] == [
                 "open_evaluation",
                 "order_rectification",
+                # 30 and 7 days before the deadline (a reminder's moment, not the order's)
+                "rectification_reminder",
+                "rectification_reminder",
                 "overdue",
                 "complete_rectification",
                 "delist",

@@ -57,3 +57,46 @@ async def new_case(stack: Stack, organisation: str) -> str:
         )
         assert answer.status_code == 303, answer.text
         return answer.headers["location"].removeprefix("/cases/")
+
+
+def small_pdf(text: str = "Creation plan") -> bytes:
+    """A real one-page PDF (a viewer opens it), built by hand: a few hundred bytes."""
+    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    case_id: str,
+    name: str,
+    content: bytes,
+    *,
+    kind: str = "plan",
+    csrf: bool = True,
+) -> httpx.Response:
+    """Post the case page's upload form (multipart), with the page's CSRF token unless told."""
+    fields = {"kind": kind}
+    if csrf:
+        fields["csrf_token"] = csrf_of((await client.get(f"/cases/{case_id}")).text)
+    return await client.post(
+        f"/cases/{case_id}/documents", data=fields, files={"file": (name, content)}
+    )
