@@ -326,6 +326,19 @@ def nothing_allowed(case: CaseState, policy: Policy) -> str:
     return "none until its next deadline"
 
 
+def awaiting(allowed: list[str], case: CaseState, policy: Policy, now: datetime) -> str:
+    """What "allowed now" says: the actions, or why there are none. A designated institute is
+    never called closed (定期…跟踪评估): an evaluation out of cycle is always possible, and the
+    text says when its regular evaluation opens."""
+    if not allowed:
+        return nothing_allowed(case, policy)
+    opens = evaluation_opens_at(case, policy)
+    text = ", ".join(allowed)
+    if case.stage is Stage.DESIGNATED and opens is not None and now < opens:
+        text += f" (its tracking evaluation opens on {_day(opens)}; it stays designated)"
+    return text
+
+
 def refusal(
     case: CaseState, policy: Policy, now: datetime, trigger: str, rules: Rules = ALL_RULES
 ) -> str | None:
@@ -341,7 +354,7 @@ def refusal(
     rows = _rows(trigger, case.stage)
     if any(_holds(r, case, policy, now) for r in rows):
         return None
-    allowed = ", ".join(allowed_actions(case, policy, now, rules)) or nothing_allowed(case, policy)
+    allowed = awaiting(allowed_actions(case, policy, now, rules), case, policy, now)
     if not rows:
         return (
             f"case {case.case_id} is in stage '{case.stage.value}', where '{trigger}' is not "

@@ -251,15 +251,6 @@ class InstituteWorkflow(CaseChanges):
                     self._case.review_rules = review.ReviewRules(
                         self._policy.min_experts, list(self._policy.review_criteria)
                     )
-                self._case.round_year = round_year_for(
-                    self._case.created_at,
-                    self._policy.round_deadline_month,
-                    self._policy.round_deadline_day,
-                )
-                self._case.reminders_sent = deadlines.reminders_already_past(
-                    self._case, self._policy, workflow.now()
-                )
-
                 if not deadlines.idle(self._case, self._rules):
                     self._join_round(self._case.created_at)
                 # The operator who recorded the candidate, not the system: every action
@@ -551,7 +542,11 @@ class InstituteWorkflow(CaseChanges):
         assert self._policy is not None
         workflow.set_current_details(
             _details_markdown(
-                status, self._case, lifecycle.nothing_allowed(self._case, self._policy)
+                status,
+                self._case,
+                lifecycle.awaiting(
+                    status.allowed_actions, self._case, self._policy, workflow.now()
+                ),
             )
         )
 
@@ -1195,11 +1190,11 @@ class InstituteWorkflow(CaseChanges):
         _require_text(withdrawal.reason, "the reason for withdrawing")
 
 
-def _details_markdown(status: CaseStatus, case: CaseState, nothing_allowed: str) -> str:
+def _details_markdown(status: CaseStatus, case: CaseState, awaiting: str) -> str:
     """The case at a glance, as the Web UI shows it beside the workflow: on every run, so a case
     that continued as new (its static summary and details belong to its first run) still names
     its organisation, district, direction and case id."""
-    awaited = ", ".join(status.allowed_actions) or nothing_allowed
+    awaited = awaiting
     lines = [
         f"**{status.organisation}** · {catalog.DISTRICTS.get(status.district).label} · "
         f"{catalog.DIRECTIONS.get(status.direction).label}",

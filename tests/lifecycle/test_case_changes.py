@@ -127,5 +127,8 @@ async def test_an_extended_review_and_round_deadline(
         await h.env.sleep(timedelta(days=35))
         assert "overdue" in trail_events(h, case)
         await case.review()
+        for expert, organisation in (("陈工", "河北工业大学"), ("刘研究员", "天津理工大学")):
+            await case.assign(expert, organisation)  # the minimum panel of three
+            await case.review(expert)
         await case.inspect()
         assert (await case.decide(Outcome.APPROVE)).stage is Stage.PUBLIC_NOTICE
