@@ -331,7 +331,7 @@ async def simulation(rows: list[Row]) -> None:
 
 
 async def web(args: argparse.Namespace, root: Path, rows: list[Row]) -> None:
-    """The workbench's pages with ``--web`` cases running and in the registry."""
+    """The workbench's pages with ``--web`` institutes in the registry."""
     from bench.api_latency import ApiProcess
     from bench.web import run_web
 
