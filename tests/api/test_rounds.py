@@ -12,10 +12,10 @@ async def _reviewed(api: Api, scores: dict[str, float], passed: bool) -> str:
     await api.to_stage(case_id, "recommended")
     await api.ok("李处长", "POST", f"/api/cases/{case_id}/experts", {"experts": PANEL})
     for expert in PANEL:
-        body = {"scores": scores, "opinion": "评审"}
-        await api.ok(expert, "POST", f"/api/cases/{case_id}/reviews", body)
-    body: dict[str, Any] = {"passed": passed, "note": "现场考查"}
-    await api.ok("李处长", "POST", f"/api/cases/{case_id}/inspection", body)
+        review = {"scores": scores, "opinion": "评审"}
+        await api.ok(expert, "POST", f"/api/cases/{case_id}/reviews", review)
+    inspection: dict[str, Any] = {"passed": passed, "note": "现场考查"}
+    await api.ok("李处长", "POST", f"/api/cases/{case_id}/inspection", inspection)
     return case_id
 
 

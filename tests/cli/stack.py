@@ -55,7 +55,7 @@ EXPERTS = {
 }
 PANEL = tuple(EXPERTS)
 """A panel of three: the minimum (``IDRI_MIN_EXPERTS``) a case needs to be approved."""
-CRITERIA = ("--criterion", "capability=90", "--criterion", "team=86")
+CRITERIA: tuple[str, ...] = ("--criterion", "capability=90", "--criterion", "team=86")
 CRITERIA += ("--criterion", "service=88", "--criterion", "plan=84")
 """A review on the default criteria (``IDRI_REVIEW_CRITERIA``): its score is their mean, 87."""
 ACCOUNTS: dict[str, tuple[str, ...]] = {

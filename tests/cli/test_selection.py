@@ -41,7 +41,7 @@ def _reviewed(
 def test_the_round_is_ranked_and_a_batch_approved_with_one_notice(stack: Stack) -> None:
     """择优确定为市级工业设计研究院: `idri round` ranks by the aggregate score and says what each
     case needs; `idri decide --batch` approves none while one is not ready, then all at once."""
-    high = ("--criterion", "capability=95", "--criterion", "team=95")
+    high: tuple[str, ...] = ("--criterion", "capability=95", "--criterion", "team=95")
     high += ("--criterion", "service=95", "--criterion", "plan=95")
     good, failed = _reviewed(stack), _reviewed(stack, inspection="fail", criteria=high)
     year = str(stack.cli("status", good, "--json").json()["round_year"])

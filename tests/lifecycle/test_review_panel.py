@@ -27,7 +27,7 @@ async def reviewed_by(case: Case, panel: list[tuple[str, str]]) -> None:
     await case.recommend()
     for number, (expert, organisation) in enumerate(panel):
         await case.assign(expert, organisation)
-        scores = {"capability": 90 - number, "team": 80, "service": 85, "plan": 75 + number}
+        scores = {"capability": 90.0 - number, "team": 80.0, "service": 85.0, "plan": 75.0 + number}
         review = ExpertReview(
             Actor(expert, Role.EXPERT), expert, sum(scores.values()) / 4, "可行", scores
         )
