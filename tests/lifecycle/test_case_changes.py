@@ -84,6 +84,7 @@ async def test_an_extended_rectification_deadline_moves_the_overdue_notice(
         message = await refused(extend(case, "rectification", str(today + timedelta(days=30))))
         assert "must be later" in message
         status = await extend(case, "rectification", str(today + timedelta(days=120)))
+        assert status.rectification_due is not None
         assert cst_date(status.rectification_due - timedelta(seconds=1)) == today + timedelta(
             days=120
         )

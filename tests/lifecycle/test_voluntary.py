@@ -67,6 +67,7 @@ async def test_saying_it_is_willing_joins_the_round_and_its_reminders(
 
         status = await case.submit_plan()
         assert status.stage is Stage.PLAN_SUBMITTED
+        assert status.deadline is not None
         await h.env.sleep(status.deadline.at - await h.now() + timedelta(hours=1))
         assert "round_reminder" in trail_events(h, case)
 
