@@ -36,12 +36,12 @@ import httpx
 from sqlalchemy import Engine, insert, select
 from temporalio.client import Client
 
-from activities.db import create_registry_engine, migrate, write_session
+from activities.db import create_registry_engine, write_session
 from activities.endings import ending_of
-from activities.tables import DocumentRow, InstituteRow, WaitRow, table_of
+from activities.tables import DocumentRow, WaitRow, table_of
 from bench.api_latency import ApiProcess, sample_case
 from bench.common import WorkerProcess
-from bench.scale import carried, registry_rows
+from bench.scale import carried, seed_registry
 from idri.service.temporal import case_handle
 from models.candidates import organisation_key
 from models.case import Policy
@@ -85,7 +85,7 @@ async def run_web(
     runs: int = 30,
 ) -> WebResult:
     begin = time.monotonic()
-    tag = _seed_registry(registry_url, institutes)
+    tag, _ = seed_registry(registry_url, institutes)
     waits = _seed_waits(registry_url, tag, institutes)
     setup = time.monotonic() - begin
     case_id = await sample_case(api)
@@ -122,21 +122,6 @@ async def run_web(
                             server.setdefault(key, []).append(float(timing.group(1)) / 1000)
     parts = await _time_parts(client, api, registry_url, case_id, runs)
     return WebResult(institutes, setup, seconds, server, parts, waits)
-
-
-def _seed_registry(registry_url: str, institutes: int) -> str:
-    """``institutes`` designated institutes in the registry; the tag of their case ids."""
-    now = datetime.now(UTC)
-    tag = uuid.uuid4().hex[:4]
-    states = [carried(f"scale{n:05d}{tag}", n, now) for n in range(institutes)]
-    migrate(registry_url)
-    engine = create_registry_engine(registry_url)
-    try:
-        with write_session(engine) as session:
-            session.execute(insert(table_of(InstituteRow)), registry_rows(states, now))
-    finally:
-        engine.dispose()
-    return tag
 
 
 def _seed_waits(registry_url: str, tag: str, institutes: int) -> int:
