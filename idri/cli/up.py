@@ -275,6 +275,7 @@ def _banner(
     )
     out.print("  Schedules  installed")
     out.print(f"  API        {api.url} (OpenAPI at {api.url}/docs)")
+    out.print(f"  Workbench  {api.url}/ (staff sign in with their account's password)")
     if api.admin_token is not None:
         out.print(
             f"  Admin      first account 'admin'; its token is in {api.admin_token} "

@@ -72,6 +72,8 @@ def test_with_temporal_address_only_the_worker_starts(stack: Stack, tmp_path: Pa
         text = out.read_text()
         assert f"{stack.address} (TEMPORAL_ADDRESS)" in text
         assert "Web UI" not in text
+        # People's front doors: the API and, at its root, the workbench.
+        assert "API        http://127.0.0.1:" in text and "Workbench  http://127.0.0.1:" in text
         # The hints run as printed: this data directory, and idri by a path the shell finds.
         hint = f"IDRI_DATA_DIR={(tmp_path / 'worker-only').resolve()} "
         assert any(line.strip().startswith(hint) for line in text.splitlines())
