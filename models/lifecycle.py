@@ -401,9 +401,3 @@ def mermaid_diagram() -> str:
         if stage.terminal:
             lines.append(f"    {stage.value} --> [*]")
     return "\n".join(lines) + "\n"
-
-
-def actions_from(stage: Stage) -> list[str]:
-    """The operators' actions the table has from ``stage``, whatever their guards: what a case
-    in that stage may be waiting for (``allowed_actions`` says which hold now)."""
-    return [trigger for trigger in _ROWS[stage] if trigger not in SYSTEM_ACTIONS]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
-from idri.api.deps import Found, SignedIn, _bearer
+from idri.api.deps import Found, SignedIn, bearer
 from idri.auth.accounts import (
     Account,
     AccountError,
@@ -88,7 +88,7 @@ def sign_in(request: Request, found: Found, credentials: Credentials) -> dict[st
 def sign_out(
     found: Found,
     account: SignedIn,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> dict[str, Any]:
     """Revoke the token this request used."""
     del account

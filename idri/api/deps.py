@@ -42,12 +42,12 @@ def services(request: Request) -> Services:
     return found
 
 
-_bearer = HTTPBearer(auto_error=False, description="An API token (`idri user token`, `idri login`)")
+bearer = HTTPBearer(auto_error=False, description="An API token (`idri user token`, `idri login`)")
 
 
 def signed_in(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     found: Annotated[Services, Depends(services)],
 ) -> Account:
     """The account of the request's token; 401 without one that is valid now.

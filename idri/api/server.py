@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -98,7 +97,3 @@ async def wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None
                 raise error
             raise OSError(f"the API could not listen on port {server.config.port} (is it taken?)")
         await asyncio.sleep(0.02)
-
-
-def quiet_uvicorn() -> None:
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
